@@ -1,0 +1,46 @@
+# Thin wrapper around `zig build`; test targets use the system compiler for
+# ASan+UBSan (zig cc has no ASan).
+ZIG      := scripts/zig
+CC       ?= cc
+BIN      := zig-out/bin/shardid
+SRC      := $(wildcard src/*.c) $(wildcard src/*.h) build.zig
+LIB_SRC  := $(filter-out src/main.c,$(wildcard src/*.c))
+UNIT     := $(patsubst tests/unit/%.c,build/unit/%,$(wildcard tests/unit/test_*.c))
+SAN      := -fsanitize=address,undefined -fno-omit-frame-pointer -fno-sanitize-recover=all
+CFLAGS_T := -std=c11 -D_GNU_SOURCE -DSHARDID_VERSION='"test"' -DSHARDID_TEST_HOOKS=1 \
+            -Wall -Wextra -g -O1 -Isrc $(SAN)
+
+.PHONY: all run test unit asan blackbox bench fuzz clean
+all: $(BIN)
+
+$(BIN): $(SRC)
+	$(ZIG) build
+
+run: $(BIN)
+	$(BIN)
+
+# Test build of the server: test hooks compiled in, sanitizers on.
+build/shardid-asan: $(SRC)
+	@mkdir -p build
+	$(CC) $(CFLAGS_T) -o $@ $(wildcard src/*.c)
+
+build/unit/%: tests/unit/%.c tests/unit/check.h $(LIB_SRC) $(wildcard src/*.h)
+	@mkdir -p build/unit
+	$(CC) $(CFLAGS_T) -Itests/unit -o $@ $< $(LIB_SRC)
+
+unit: $(UNIT)
+	@scripts/run-unit-tests $(UNIT)
+
+asan: unit build/shardid-asan
+
+blackbox: $(BIN) build/shardid-asan
+	@scripts/test-deps
+	python3 -m pytest -q tests/blackbox
+
+test: unit blackbox
+
+bench: $(BIN)
+	scripts/bench
+
+clean:
+	rm -rf zig-out .zig-cache build

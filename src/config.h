@@ -1,0 +1,37 @@
+/* Configuration from environment variables and command-line flags (flags win). */
+#ifndef CONFIG_H
+#define CONFIG_H
+#include <stddef.h>
+#include <stdint.h>
+#include "idtype.h"
+#include "snowflake.h"
+
+struct config {
+	unsigned port;             /* SERVICE_PORT  --port */
+	char bind_addr[64];        /* BIND_ADDR     --bind */
+	unsigned shard_id;         /* SHARD_ID      --shard */
+	unsigned total_shards;     /* TOTAL_SHARDS  --total-shards */
+	char data_dir[512];        /* DATA_DIR      --data-dir */
+	struct sf_layout layout;   /* SNOWFLAKE_LAYOUT --snowflake-layout */
+	uint64_t machine_id;       /* MACHINE_ID    --machine-id */
+	enum id_type default_type; /* DEFAULT_DATA_TYPE --default-data-type */
+	unsigned max_batch;        /* MAX_BATCH_SIZE --max-batch-size */
+	char consul_url[256];      /* CONSUL_URL    --consul-url ("" = off) */
+	char consul_token[256];    /* CONSUL_HTTP_TOKEN --consul-token */
+	char service_name[64];     /* SERVICE_NAME  --service-name */
+	char container_ip[64];     /* CONTAINER_IP  --container-ip ("" = detect) */
+	char admin_token[256];     /* ADMIN_TOKEN   --admin-token ("" = loopback only) */
+	int log_level;             /* LOG_LEVEL     --log-level (LOG_ERROR..LOG_DEBUG) */
+	unsigned max_conns;        /* MAX_CONNECTIONS --max-connections */
+};
+
+enum config_result { CONFIG_OK, CONFIG_EXIT_OK /* --help/--version printed */, CONFIG_ERROR };
+
+/* Reads env (via getenv) and argv. On CONFIG_ERROR, err names the variable (or
+ * flag), the value and the accepted range. Help/version text goes to `out`. */
+enum config_result config_load(struct config *c, int argc, char **argv,
+			       char *err, size_t errlen);
+/* One line "key=value ..." describing the effective configuration. */
+void config_describe(const struct config *c, char *out, size_t outlen);
+
+#endif

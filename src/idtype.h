@@ -1,0 +1,18 @@
+/* The data types an entity can be bound to. */
+#ifndef IDTYPE_H
+#define IDTYPE_H
+#include <stddef.h>
+
+enum id_type {
+	TYPE_INT, TYPE_LONG, TYPE_SNOWFLAKE,
+	TYPE_UUID8, TYPE_UUID12, TYPE_UUID16, TYPE_UUID22,
+	TYPE_COUNT
+};
+
+const char *id_type_name(enum id_type t);
+/* Exact, case-sensitive match. 0 ok, -1 unknown. */
+int id_type_parse(const char *s, size_t n, enum id_type *out);
+int id_type_is_seq(enum id_type t);       /* int, long */
+size_t id_type_uuid_len(enum id_type t);  /* 8..22, or 0 */
+
+#endif

@@ -1,0 +1,17 @@
+/* One logfmt line per event on stderr: ts=... level=... msg="..." k=v ... */
+#ifndef LOG_H
+#define LOG_H
+
+enum { LOG_ERROR, LOG_WARN, LOG_INFO, LOG_DEBUG };
+extern int log_level;
+/* Parses "error|warn|info|debug"; -1 when unknown. */
+int log_level_parse(const char *s);
+/* fmt is printf-style and should produce `msg="..." key=value ...` pairs
+ * after the ts/level prefix the logger adds. */
+void log_at(int level, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+#define log_error(...) log_at(LOG_ERROR, __VA_ARGS__)
+#define log_warn(...)  log_at(LOG_WARN, __VA_ARGS__)
+#define log_info(...)  log_at(LOG_INFO, __VA_ARGS__)
+#define log_debug(...) do { if (log_level >= LOG_DEBUG) log_at(LOG_DEBUG, __VA_ARGS__); } while (0)
+
+#endif
