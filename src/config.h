@@ -6,6 +6,10 @@
 #include "idtype.h"
 #include "snowflake.h"
 
+#ifndef SHARDID_VERSION
+#define SHARDID_VERSION "dev"
+#endif
+
 struct config {
 	unsigned port;             /* SERVICE_PORT  --port */
 	char bind_addr[64];        /* BIND_ADDR     --bind */
@@ -27,11 +31,16 @@ struct config {
 
 enum config_result { CONFIG_OK, CONFIG_EXIT_OK /* --help/--version printed */, CONFIG_ERROR };
 
-/* Reads env (via getenv) and argv. On CONFIG_ERROR, err names the variable (or
- * flag), the value and the accepted range. Help/version text goes to `out`. */
+/* Reads env (via getenv) and argv (argv[0] is skipped; `--flag v` and
+ * `--flag=v`). On CONFIG_ERROR, err names the variable (or flag), the value
+ * and the accepted range, and *c is untouched. --help/--version print to
+ * stdout and return CONFIG_EXIT_OK. On CONFIG_OK also sets the global
+ * log_level. Never exits; safe to call repeatedly. */
 enum config_result config_load(struct config *c, int argc, char **argv,
 			       char *err, size_t errlen);
-/* One line "key=value ..." describing the effective configuration. */
+/* One logfmt line "key=value ..." describing the effective configuration,
+ * including the layout's IDs/s limit and exhaustion date. Secrets are shown
+ * only as admin_token=set|unset, consul_token=set|unset. */
 void config_describe(const struct config *c, char *out, size_t outlen);
 
 #endif

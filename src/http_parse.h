@@ -34,33 +34,47 @@ struct http_request {
 	int expect_continue;       /* "Expect: 100-continue" */
 };
 
-/* Parses one request head from buf[0..len).
+/* Parses one request head from buf[0..len). Stateless: after each read the
+ * caller calls again from the start of the buffer with the grown length.
+ * Never reads buf[len] or beyond. Syntax errors are reported at the first
+ * offending byte, header meaning (Content-Length, Host, ...) is checked once
+ * the head is complete, in the order 400, 411, 413; so once a prefix is
+ * rejected every longer input gets the same status.
  * Returns > 0: bytes consumed by the head (the body, if any, follows);
- *         0: incomplete, feed more bytes (caller enforces nothing: the parser
- *            itself returns -431/-414 once len exceeds the limits);
+ *         0: incomplete, feed more bytes (the caller enforces no size limit:
+ *            the parser itself returns -431/-414 once the limits are passed);
  *       < 0: minus the HTTP status to answer before closing:
- *            -400 malformed (bare CR/LF, control bytes, obs-fold, bad or duplicate
- *                 Content-Length, Content-Length with Transfer-Encoding,
- *                 missing Host on 1.1, non-origin-form target, ...),
- *            -411 Transfer-Encoding (chunked bodies are not accepted),
- *            -413 Content-Length above HTTP_MAX_BODY,
- *            -414 target longer than HTTP_MAX_URI,
- *            -431 head longer than HTTP_MAX_HEAD or too many headers,
- *            -501 Transfer-Encoding other than chunked? (see .c) ,
- *            -505 HTTP version other than 1.0/1.1. */
+ *            -400 malformed: not "METHOD SP /target SP HTTP/d.d CRLF" with single
+ *                 spaces (also a leading empty line, HTTP/0.9 "GET /", and the
+ *                 HTTP/2 preface "PRI * HTTP/2.0", whose '*' target fails first),
+ *                 target not origin-form or not printable ASCII, bare CR or LF,
+ *                 control bytes (HTAB is allowed in header values only),
+ *                 obs-fold, empty header name or space before ':',
+ *                 bad or repeated Content-Length, Content-Length together with
+ *                 Transfer-Encoding, repeated Host, missing Host on HTTP/1.1;
+ *            -411 Transfer-Encoding of any kind (chunked or not): send a
+ *                 Content-Length instead;
+ *            -413 Content-Length above HTTP_MAX_BODY (also numbers too big
+ *                 to represent);
+ *            -414 target longer than HTTP_MAX_URI;
+ *            -431 head longer than HTTP_MAX_HEAD or more than HTTP_MAX_HEADERS;
+ *            -505 "HTTP/d.d" other than 1.0 and 1.1.
+ * *req is filled as parsing goes; only a return > 0 leaves it complete. */
 int http_parse_request(const char *buf, size_t len, struct http_request *req);
 
 /* Case-insensitive header lookup; NULL when absent. */
 const struct http_header *http_find_header(const struct http_request *req,
 					   const char *name);
 
-/* Splits the target into path and query (no decoding). */
+/* Splits the target at the first '?' into path and query (without the '?'),
+ * no decoding. Without a '?', query points at target+len and query_len is 0. */
 void http_split_target(const char *target, size_t len,
 		       const char **path, size_t *path_len,
 		       const char **query, size_t *query_len);
 
-/* Finds query parameter `name` (raw, not decoded) in a query string.
- * Returns 1 and sets value/value_len when present, 0 otherwise. */
+/* Finds the first '&'-separated parameter whose raw (undecoded) key equals
+ * `name` exactly. Returns 1 and sets value/value_len (raw; empty for "key" or
+ * "key=") when present, 0 otherwise. query may be NULL when query_len is 0. */
 int http_query_param(const char *query, size_t query_len, const char *name,
 		     const char **value, size_t *value_len);
 

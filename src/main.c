@@ -1,2 +1,81 @@
+/* shardid: the process shell. Reads the configuration, opens the state,
+ * serves until SIGTERM/SIGINT, and is the only place that exits. */
+#include <signal.h>
 #include <stdio.h>
-int main(void) { puts("hi"); return 0; }
+#include <string.h>
+
+#include "api.h"
+#include "clock.h"
+#include "config.h"
+#include "log.h"
+#include "metrics.h"
+#include "server.h"
+#include "store.h"
+
+#define DRAIN_MS 5000
+
+static void on_signal(int sig)
+{
+	(void)sig;
+	server_stop();
+}
+
+static void install_signals(void)
+{
+	struct sigaction sa = { 0 };
+	sa.sa_handler = on_signal;
+	sigemptyset(&sa.sa_mask);
+	sigaction(SIGTERM, &sa, NULL);
+	sigaction(SIGINT, &sa, NULL);
+	signal(SIGPIPE, SIG_IGN);
+}
+
+int main(int argc, char **argv)
+{
+	static struct config cfg;
+	static struct store store;
+	char err[512];
+	uint64_t started = clock_mono_ms();
+
+	switch (config_load(&cfg, argc, argv, err, sizeof err)) {
+	case CONFIG_OK:
+		break;
+	case CONFIG_EXIT_OK:
+		return 0;
+	case CONFIG_ERROR:
+		fprintf(stderr, "shardid: %s\n", err);
+		return 2;
+	}
+
+	char desc[1024], epoch[32], exhausts[32];
+	config_describe(&cfg, desc, sizeof desc);
+	clock_iso8601(cfg.layout.epoch_ms, epoch);
+	clock_iso8601(sf_exhausts_at_ms(&cfg.layout), exhausts);
+	log_info("msg=\"starting shardid %s\" %s layout=%s epoch=%s bits=%u/%u/%u max_ids_per_second=%llu exhausts_at=%s",
+		 SHARDID_VERSION, desc, cfg.layout.name, epoch, cfg.layout.time_bits,
+		 cfg.layout.seq_bits, cfg.layout.machine_bits,
+		 (unsigned long long)sf_max_ids_per_second(&cfg.layout), exhausts);
+
+	if (store_open(&store, cfg.data_dir, cfg.shard_id, cfg.total_shards, &cfg.layout,
+		       cfg.machine_id, err, sizeof err) != 0) {
+		log_error("msg=\"cannot open state\" data_dir=%s error=\"%s\"", cfg.data_dir, err);
+		return 1;
+	}
+	log_info("msg=\"state loaded\" data_dir=%s entities=%llu journal_bytes=%llu",
+		 cfg.data_dir, (unsigned long long)store.count,
+		 (unsigned long long)store_journal_bytes(&store));
+	metrics.shard_lock_held = 1;
+	api_init(&cfg, &store, started);
+	install_signals();
+	if (server_listen(&cfg, err, sizeof err) != 0) {
+		log_error("msg=\"cannot serve\" error=\"%s\"", err);
+		store_close(&store);
+		return 1;
+	}
+	log_info("msg=\"serving\" addr=%s:%u startup_ms=%llu", cfg.bind_addr, cfg.port,
+		 (unsigned long long)(clock_mono_ms() - started));
+	server_run(DRAIN_MS);
+	store_close(&store);
+	log_info("msg=\"stopped\"");
+	return 0;
+}

@@ -1,0 +1,13 @@
+/* The process's only clock readings. Test builds (SHARDID_TEST_HOOKS) add an
+ * offset read from the file named by SHARDID_TEST_CLOCK_OFFSET_FILE, so tests
+ * can step the wall clock backwards; release builds have no such hook. */
+#ifndef CLOCK_H
+#define CLOCK_H
+#include <stdint.h>
+
+uint64_t clock_wall_ms(void);   /* Unix time in ms */
+uint64_t clock_mono_ms(void);   /* monotonic ms, for timeouts */
+/* Formats Unix ms as "YYYY-MM-DDTHH:MM:SS.mmmZ" (25 bytes incl. NUL). */
+void clock_iso8601(uint64_t unix_ms, char out[32]);
+
+#endif

@@ -1,0 +1,508 @@
+/* Configuration from environment variables and --flags (flags win).
+ * Everything is validated up front: a bad value is an error that names the
+ * variable, the value and the accepted range, never a silent default. */
+#include "config.h"
+#include "log.h"
+
+#include <arpa/inet.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+#include <time.h>
+
+#ifndef SHARDID_VERSION
+#define SHARDID_VERSION "dev"
+#endif
+
+enum config_opt {
+	OPT_PORT, OPT_BIND, OPT_SHARD, OPT_TOTAL, OPT_DATA_DIR, OPT_LAYOUT,
+	OPT_MACHINE, OPT_TYPE, OPT_BATCH, OPT_CONSUL_URL, OPT_CONSUL_TOKEN,
+	OPT_SERVICE, OPT_CONTAINER_IP, OPT_ADMIN_TOKEN, OPT_LOG_LEVEL, OPT_MAX_CONNS,
+	OPT_COUNT
+};
+
+static const struct config_optdef {
+	const char *flag;   /* without the leading "--" */
+	const char *metavar;
+	const char *env;
+	const char *def;    /* as shown by --help */
+	const char *help;
+} config_opts[OPT_COUNT] = {
+	[OPT_PORT]         = { "port", "N", "SERVICE_PORT", "7001", "TCP port to listen on (1..65535)" },
+	[OPT_BIND]         = { "bind", "IPV4", "BIND_ADDR", "0.0.0.0", "IPv4 address to listen on" },
+	[OPT_SHARD]        = { "shard", "K", "SHARD_ID", "1", "this instance's shard, 1..TOTAL_SHARDS" },
+	[OPT_TOTAL]        = { "total-shards", "N", "TOTAL_SHARDS", "1", "shards in the cluster (1..1024)" },
+	[OPT_DATA_DIR]     = { "data-dir", "DIR", "DATA_DIR", "./data", "directory for durable state" },
+	[OPT_LAYOUT]       = { "snowflake-layout", "L", "SNOWFLAKE_LAYOUT", "sonyflake",
+			       "sonyflake, twitter or custom:UNIT_MS/SEQ_BITS/MACHINE_BITS/EPOCH_MS" },
+	[OPT_MACHINE]      = { "machine-id", "N", "MACHINE_ID", "see text",
+			       "snowflake machine field; must fit the layout" },
+	[OPT_TYPE]         = { "default-data-type", "T", "DEFAULT_DATA_TYPE", "snowflake",
+			       "int long snowflake uuid8 uuid12 uuid16 uuid22" },
+	[OPT_BATCH]        = { "max-batch-size", "N", "MAX_BATCH_SIZE", "10000", "upper bound of batchSize (1..1000000)" },
+	[OPT_CONSUL_URL]   = { "consul-url", "URL", "CONSUL_URL", "(off)", "Consul agent, http://host[:port][/prefix]" },
+	[OPT_CONSUL_TOKEN] = { "consul-token", "TOKEN", "CONSUL_HTTP_TOKEN", "(none)", "sent as X-Consul-Token" },
+	[OPT_SERVICE]      = { "service-name", "NAME", "SERVICE_NAME", "shardid", "Consul service name, 1..63 of [A-Za-z0-9._-]" },
+	[OPT_CONTAINER_IP] = { "container-ip", "IPV4", "CONTAINER_IP", "(detect)",
+			       "address advertised to Consul; default: first non-loopback IPv4" },
+	[OPT_ADMIN_TOKEN]  = { "admin-token", "TOKEN", "ADMIN_TOKEN", "(none)",
+			       "bearer token for init/reset/delete; unset: loopback clients only" },
+	[OPT_LOG_LEVEL]    = { "log-level", "LEVEL", "LOG_LEVEL", "info", "error, warn, info or debug" },
+	[OPT_MAX_CONNS]    = { "max-connections", "N", "MAX_CONNECTIONS", "10000", "connection cap (1..1000000)" },
+};
+
+/* Where each raw value came from, so errors name what the operator typed. */
+struct config_ctx {
+	const char *val[OPT_COUNT];   /* NULL: not given */
+	int from_flag[OPT_COUNT];
+	char *err;
+	size_t errlen;
+};
+
+__attribute__((format(printf, 2, 3)))
+static enum config_result config_fail(struct config_ctx *x, const char *fmt, ...)
+{
+	if (x->errlen) {
+		va_list ap;
+		va_start(ap, fmt);
+		vsnprintf(x->err, x->errlen, fmt, ap);
+		va_end(ap);
+	}
+	return CONFIG_ERROR;
+}
+
+/* "SHARD_ID" or "--shard", whichever supplied the value. */
+static const char *config_name(const struct config_ctx *x, enum config_opt o, char *tmp, size_t n)
+{
+	if (!x->from_flag[o])
+		return config_opts[o].env;
+	snprintf(tmp, n, "--%s", config_opts[o].flag);
+	return tmp;
+}
+
+/* The value as it may appear in a message: control bytes and non-ASCII
+ * become '?', very long values are cut, so the error line stays one line. */
+static const char *config_show(const char *v, char *tmp, size_t n)
+{
+	size_t i = 0, max = n - 4;
+	for (; v[i] && i < max; i++)
+		tmp[i] = (v[i] >= 0x20 && v[i] < 0x7F) ? v[i] : '?';
+	if (v[i]) {
+		memcpy(tmp + i, "...", 3);
+		i += 3;
+	}
+	tmp[i] = '\0';
+	return tmp;
+}
+
+/* Prints "NAME=value <what follows>" into the error buffer. */
+__attribute__((format(printf, 3, 4)))
+static enum config_result config_bad(struct config_ctx *x, enum config_opt o, const char *fmt, ...)
+{
+	char name[40], shown[100], rest[300];
+	va_list ap;
+	va_start(ap, fmt);
+	vsnprintf(rest, sizeof rest, fmt, ap);
+	va_end(ap);
+	return config_fail(x, "%s=%s %s", config_name(x, o, name, sizeof name),
+			   config_show(x->val[o], shown, sizeof shown), rest);
+}
+
+/* Strict decimal: digits only, no sign, no spaces. 0 ok, -1 not an integer,
+ * -2 too large for 64 bits. */
+static int config_parse_u64(const char *s, uint64_t *out)
+{
+	uint64_t v = 0;
+	if (!*s)
+		return -1;
+	for (; *s; s++) {
+		if (*s < '0' || *s > '9')
+			return -1;
+		unsigned d = (unsigned)(*s - '0');
+		if (v > (UINT64_MAX - d) / 10) {
+			for (; *s; s++)
+				if (*s < '0' || *s > '9')
+					return -1;
+			return -2;
+		}
+		v = v * 10 + d;
+	}
+	*out = v;
+	return 0;
+}
+
+/* Reads option o (or def when not given) as an integer in lo..hi. `range`
+ * is the human form of lo..hi used in the message. */
+static enum config_result config_uint(struct config_ctx *x, enum config_opt o, uint64_t def,
+				      uint64_t lo, uint64_t hi, const char *range, uint64_t *out)
+{
+	uint64_t v = 0;
+	if (!x->val[o]) {
+		*out = def;
+		return CONFIG_OK;
+	}
+	int rc = config_parse_u64(x->val[o], &v);
+	if (rc == -1)
+		return config_bad(x, o, "is not a valid integer: expected an integer %s", range);
+	if (rc == -2 || v < lo || v > hi)
+		return config_bad(x, o, "is out of range: expected an integer %s", range);
+	*out = v;
+	return CONFIG_OK;
+}
+
+/* Copies a string option into a fixed field; too long is an error. */
+static enum config_result config_str(struct config_ctx *x, enum config_opt o, const char *def,
+				     char *dst, size_t cap)
+{
+	const char *v = x->val[o] ? x->val[o] : def;
+	size_t n = strlen(v);
+	if (n >= cap)
+		return config_bad(x, o, "is too long: expected at most %zu bytes", cap - 1);
+	memcpy(dst, v, n + 1);
+	return CONFIG_OK;
+}
+
+static int config_is_ipv4(const char *s)
+{
+	struct in_addr a;
+	return inet_pton(AF_INET, s, &a) == 1;
+}
+
+/* Secrets go into HTTP headers: visible ASCII only, so no header injection. */
+static enum config_result config_token(struct config_ctx *x, enum config_opt o, char *dst, size_t cap)
+{
+	char name[40];
+	const char *v = x->val[o] ? x->val[o] : "";
+	size_t n = strlen(v);
+	if (n >= cap)
+		return config_fail(x, "%s is too long (value not shown): expected at most %zu bytes",
+				   config_name(x, o, name, sizeof name), cap - 1);
+	for (size_t i = 0; i < n; i++)
+		if (v[i] <= 0x20 || v[i] >= 0x7F)
+			return config_fail(x, "%s has a character at position %zu that is not allowed (value not shown): expected visible ASCII without spaces",
+					   config_name(x, o, name, sizeof name), i + 1);
+	memcpy(dst, v, n + 1);
+	return CONFIG_OK;
+}
+
+/* http://host[:port][/prefix]; NULL when fine, else why not. */
+static const char *config_consul_url_problem(const char *u)
+{
+	static const char shape[] = "expected http://host[:port][/prefix]";
+	if (strncasecmp(u, "https://", 8) == 0)
+		return "https is not supported: use an http:// agent address";
+	if (strncasecmp(u, "http://", 7) != 0)
+		return shape;
+	const char *p = u + 7, *host = p;
+	while ((*p >= 'a' && *p <= 'z') || (*p >= 'A' && *p <= 'Z') ||
+	       (*p >= '0' && *p <= '9') || *p == '.' || *p == '-' || *p == '_')
+		p++;
+	if (p == host)
+		return "missing host: expected http://host[:port][/prefix]";
+	if (*p == ':') {
+		const char *port = ++p;
+		unsigned long v = 0;
+		while (*p >= '0' && *p <= '9' && p - port < 6)
+			v = v * 10 + (unsigned long)(*p++ - '0');
+		if (p == port || v < 1 || v > 65535 || (*p >= '0' && *p <= '9'))
+			return "bad port: expected http://host[:port][/prefix] with port 1..65535";
+	}
+	if (*p && *p != '/')
+		return shape;
+	for (; *p; p++)
+		if (*p <= 0x20 || *p >= 0x7F || *p == '?' || *p == '#')
+			return "bad character in the path prefix: expected http://host[:port][/prefix]";
+	return NULL;
+}
+
+static enum config_result config_validate(struct config_ctx *x, struct config *c)
+{
+	enum config_result rc;
+	uint64_t v;
+	char range[160];
+
+#define TRY(expr) do { if ((rc = (expr)) != CONFIG_OK) return rc; } while (0)
+
+	/* Empty is a value, not "unset": SHARD_ID="" silently becoming shard 1
+	 * could duplicate IDs. Only options where empty means "off" accept it. */
+	static const enum config_opt may_be_empty[] = {
+		OPT_CONSUL_URL, OPT_CONSUL_TOKEN, OPT_CONTAINER_IP, OPT_ADMIN_TOKEN,
+	};
+	for (int o = 0; o < OPT_COUNT; o++) {
+		int ok = 1;
+		for (size_t i = 0; i < sizeof may_be_empty / sizeof may_be_empty[0]; i++)
+			ok &= (enum config_opt)o != may_be_empty[i];
+		if (ok && x->val[o] && !x->val[o][0]) {
+			char name[40];
+			return config_fail(x, "%s is set but empty: expected %s",
+					   config_name(x, o, name, sizeof name), config_opts[o].help);
+		}
+	}
+
+	const char *lvl = x->val[OPT_LOG_LEVEL] ? x->val[OPT_LOG_LEVEL] : "info";
+	c->log_level = log_level_parse(lvl);
+	if (c->log_level < 0)
+		return config_bad(x, OPT_LOG_LEVEL, "is not a log level: expected one of error, warn, info, debug");
+
+	TRY(config_uint(x, OPT_PORT, 7001, 1, 65535, "1..65535", &v));
+	c->port = (unsigned)v;
+
+	TRY(config_str(x, OPT_BIND, "0.0.0.0", c->bind_addr, sizeof c->bind_addr));
+	if (!config_is_ipv4(c->bind_addr))
+		return config_bad(x, OPT_BIND, "is not an IPv4 address: expected a dotted quad such as 0.0.0.0 or 127.0.0.1");
+
+	TRY(config_uint(x, OPT_TOTAL, 1, 1, 1024, "1..1024", &v));
+	c->total_shards = (unsigned)v;
+	snprintf(range, sizeof range, "1..TOTAL_SHARDS (1..%u)", c->total_shards);
+	TRY(config_uint(x, OPT_SHARD, 1, 1, c->total_shards, range, &v));
+	c->shard_id = (unsigned)v;
+
+	TRY(config_str(x, OPT_DATA_DIR, "./data", c->data_dir, sizeof c->data_dir));
+
+	char why[200];
+	const char *layout = x->val[OPT_LAYOUT] ? x->val[OPT_LAYOUT] : "sonyflake";
+	why[0] = '\0';
+	if (sf_layout_parse(layout, &c->layout, why, sizeof why) < 0)
+		return config_bad(x, OPT_LAYOUT, "is invalid: %s", why[0] ? why :
+				  "expected sonyflake, twitter or custom:UNIT_MS/SEQ_BITS/MACHINE_BITS/EPOCH_MS");
+
+	uint64_t max_machine = sf_max_machine(&c->layout);
+	if (x->val[OPT_MACHINE]) {
+		snprintf(range, sizeof range, "0..%llu (what SNOWFLAKE_LAYOUT=%s allows)",
+			 (unsigned long long)max_machine, c->layout.name);
+		TRY(config_uint(x, OPT_MACHINE, 0, 0, max_machine, range, &c->machine_id));
+	} else {
+		/* go-id used the shard as the sonyflake machine; bucket-next's
+		 * 10-bit twitter field is 0-based, so shard 1024 still fits. */
+		int sony = strcmp(c->layout.name, "sonyflake") == 0;
+		c->machine_id = sony ? c->shard_id : c->shard_id - 1u;
+		if (c->machine_id > max_machine)
+			return config_fail(x, "MACHINE_ID is not set and its default %s=%llu does not fit SNOWFLAKE_LAYOUT=%s: expected 0..%llu; set MACHINE_ID explicitly",
+					   sony ? "SHARD_ID" : "SHARD_ID-1",
+					   (unsigned long long)c->machine_id, c->layout.name,
+					   (unsigned long long)max_machine);
+	}
+
+	const char *type = x->val[OPT_TYPE] ? x->val[OPT_TYPE] : "snowflake";
+	if (id_type_parse(type, strlen(type), &c->default_type) < 0)
+		return config_bad(x, OPT_TYPE, "is not a data type: expected one of int long snowflake uuid8 uuid12 uuid16 uuid22");
+
+	TRY(config_uint(x, OPT_BATCH, 10000, 1, 1000000, "1..1000000", &v));
+	c->max_batch = (unsigned)v;
+	TRY(config_uint(x, OPT_MAX_CONNS, 10000, 1, 1000000, "1..1000000", &v));
+	c->max_conns = (unsigned)v;
+
+	TRY(config_str(x, OPT_CONSUL_URL, "", c->consul_url, sizeof c->consul_url));
+	const char *problem = c->consul_url[0] ? config_consul_url_problem(c->consul_url) : NULL;
+	if (problem)
+		return config_bad(x, OPT_CONSUL_URL, "is invalid: %s", problem);
+	TRY(config_token(x, OPT_CONSUL_TOKEN, c->consul_token, sizeof c->consul_token));
+
+	TRY(config_str(x, OPT_SERVICE, "shardid", c->service_name, sizeof c->service_name));
+	for (const char *p = c->service_name; *p; p++)
+		if (!((*p >= 'a' && *p <= 'z') || (*p >= 'A' && *p <= 'Z') ||
+		      (*p >= '0' && *p <= '9') || *p == '-' || *p == '_' || *p == '.'))
+			return config_bad(x, OPT_SERVICE, "is not a valid service name: expected 1..63 characters of A-Z a-z 0-9 - _ .");
+
+	TRY(config_str(x, OPT_CONTAINER_IP, "", c->container_ip, sizeof c->container_ip));
+	if (c->container_ip[0] && (!config_is_ipv4(c->container_ip) ||
+				   strcmp(c->container_ip, "0.0.0.0") == 0))
+		return config_bad(x, OPT_CONTAINER_IP, "is not an address Consul can advertise: expected an IPv4 dotted quad other than 0.0.0.0, or empty to detect");
+
+	TRY(config_token(x, OPT_ADMIN_TOKEN, c->admin_token, sizeof c->admin_token));
+#undef TRY
+	return CONFIG_OK;
+}
+
+static void config_usage(FILE *f)
+{
+	fputs("Usage: shardid [--FLAG VALUE | --FLAG=VALUE]...\n"
+	      "Sharded unique-ID HTTP service. Every flag has an environment variable;\n"
+	      "a flag wins over its variable. Invalid or empty values are startup errors,\n"
+	      "except that an empty CONSUL_URL, token or CONTAINER_IP means \"off\".\n\n", f);
+	for (int o = 0; o < OPT_COUNT; o++) {
+		const struct config_optdef *d = &config_opts[o];
+		char flag[48];
+		snprintf(flag, sizeof flag, "--%s %s", d->flag, d->metavar);
+		fprintf(f, "  %-26s %-18s default %-10s %s\n", flag, d->env, d->def, d->help);
+	}
+	fputs("  --help                     print this help and exit\n"
+	      "  --version                  print the version and exit\n\n"
+	      "MACHINE_ID defaults to SHARD_ID for sonyflake and SHARD_ID-1 for twitter and custom.\n", f);
+	fflush(f);
+}
+
+enum config_result config_load(struct config *c, int argc, char **argv,
+			       char *err, size_t errlen)
+{
+	struct config_ctx x;
+	memset(&x, 0, sizeof x);
+	x.err = err;
+	x.errlen = errlen;
+	if (err && errlen)
+		err[0] = '\0';
+	else
+		x.errlen = 0;
+
+	for (int o = 0; o < OPT_COUNT; o++)
+		x.val[o] = getenv(config_opts[o].env);
+
+	/* Parsed by hand rather than with getopt_long so config_load keeps no
+	 * hidden state between calls (tests call it many times). */
+	for (int i = 1; i < argc; i++) {
+		const char *a = argv[i];
+		if (strcmp(a, "--help") == 0 || strcmp(a, "-h") == 0) {
+			config_usage(stdout);
+			return CONFIG_EXIT_OK;
+		}
+		if (strcmp(a, "--version") == 0) {
+			fputs("shardid " SHARDID_VERSION "\n", stdout);
+			fflush(stdout);
+			return CONFIG_EXIT_OK;
+		}
+		char shown[100];
+		if (strncmp(a, "--", 2) != 0 || a[2] == '\0')
+			return config_fail(&x, "unexpected argument '%s': expected --FLAG VALUE or --FLAG=VALUE (see --help)",
+					   config_show(a, shown, sizeof shown));
+		const char *name = a + 2, *eq = strchr(name, '=');
+		size_t nlen = eq ? (size_t)(eq - name) : strlen(name);
+		int o;
+		for (o = 0; o < OPT_COUNT; o++)
+			if (strlen(config_opts[o].flag) == nlen &&
+			    memcmp(config_opts[o].flag, name, nlen) == 0)
+				break;
+		if (o == OPT_COUNT) {
+			char flag[64];
+			config_show(a, flag, sizeof flag);
+			if (eq && (size_t)(eq - a) < sizeof flag)
+				flag[eq - a] = '\0';
+			return config_fail(&x, "unknown flag %s (see --help)", flag);
+		}
+		if (eq) {
+			x.val[o] = eq + 1;
+		} else if (i + 1 < argc && strncmp(argv[i + 1], "--", 2) != 0) {
+			x.val[o] = argv[++i];
+		} else {
+			/* "--port --shard 2" is a forgotten value, not a port named "--shard". */
+			return config_fail(&x, "flag --%s needs a value: --%s %s or --%s=%s, %s",
+					   config_opts[o].flag, config_opts[o].flag, config_opts[o].metavar,
+					   config_opts[o].flag, config_opts[o].metavar, config_opts[o].help);
+		}
+		x.from_flag[o] = 1;
+	}
+
+	struct config tmp;
+	memset(&tmp, 0, sizeof tmp);
+	enum config_result rc = config_validate(&x, &tmp);
+	if (rc != CONFIG_OK)
+		return rc;
+	*c = tmp;
+	log_level = c->log_level;
+	return CONFIG_OK;
+}
+
+/* ---- describe ---------------------------------------------------------- */
+
+struct config_line {
+	char *out;
+	size_t cap, len;
+};
+
+static void config_put(struct config_line *l, const char *s, size_t n)
+{
+	if (l->cap == 0)
+		return;
+	size_t room = l->cap - 1 - l->len;
+	if (n > room)
+		n = room;   /* truncate; the line stays NUL-terminated */
+	memcpy(l->out + l->len, s, n);
+	l->len += n;
+	l->out[l->len] = '\0';
+}
+
+/* key=value, quoting the value the logfmt way when it needs it. */
+static void config_kv(struct config_line *l, const char *key, const char *val)
+{
+	int quote = !*val;
+	for (const char *p = val; *p; p++)
+		if (*p <= ' ' || *p == '"' || *p == '=' || *p == '\\' || *p >= 0x7F)
+			quote = 1;
+	if (l->len)
+		config_put(l, " ", 1);
+	config_put(l, key, strlen(key));
+	config_put(l, "=", 1);
+	if (!quote) {
+		config_put(l, val, strlen(val));
+		return;
+	}
+	config_put(l, "\"", 1);
+	for (const char *p = val; *p; p++) {
+		unsigned char ch = (unsigned char)*p;
+		if (ch == '"' || ch == '\\') {
+			char e[2] = { '\\', (char)ch };
+			config_put(l, e, 2);
+		} else if (ch < 0x20 || ch == 0x7F) {
+			config_put(l, "?", 1);
+		} else {
+			config_put(l, p, 1);
+		}
+	}
+	config_put(l, "\"", 1);
+}
+
+static void config_ku(struct config_line *l, const char *key, uint64_t v)
+{
+	char num[24];
+	snprintf(num, sizeof num, "%llu", (unsigned long long)v);
+	config_kv(l, key, num);
+}
+
+/* ISO-8601 UTC to the second; custom layouts can reach past year 9999. */
+static void config_iso(uint64_t ms, char *out, size_t n)
+{
+	struct tm tm;
+	time_t secs = (time_t)(ms / 1000);
+	if (ms / 1000 > 253402300799ull || !gmtime_r(&secs, &tm)) {
+		snprintf(out, n, "after-9999-12-31");
+		return;
+	}
+	strftime(out, n, "%Y-%m-%dT%H:%M:%SZ", &tm);
+}
+
+void config_describe(const struct config *c, char *out, size_t outlen)
+{
+	static const char *const levels[] = { "error", "warn", "info", "debug" };
+	struct config_line l = { out, outlen, 0 };
+	char date[40];
+	if (outlen)
+		out[0] = '\0';
+
+	config_ku(&l, "port", c->port);
+	config_kv(&l, "bind", c->bind_addr);
+	config_ku(&l, "shard", c->shard_id);
+	config_ku(&l, "total_shards", c->total_shards);
+	config_kv(&l, "data_dir", c->data_dir);
+	config_kv(&l, "layout", c->layout.name);
+	config_ku(&l, "time_bits", c->layout.time_bits);
+	config_ku(&l, "seq_bits", c->layout.seq_bits);
+	config_ku(&l, "machine_bits", c->layout.machine_bits);
+	config_ku(&l, "unit_ms", c->layout.unit_ms);
+	config_iso(c->layout.epoch_ms, date, sizeof date);
+	config_kv(&l, "epoch", date);
+	config_ku(&l, "machine_id", c->machine_id);
+	config_ku(&l, "max_ids_per_second", sf_max_ids_per_second(&c->layout));
+	config_iso(sf_exhausts_at_ms(&c->layout), date, sizeof date);
+	config_kv(&l, "exhausts_at", date);
+	config_kv(&l, "default_type", id_type_name(c->default_type));
+	config_ku(&l, "max_batch", c->max_batch);
+	config_ku(&l, "max_connections", c->max_conns);
+	config_kv(&l, "consul_url", c->consul_url[0] ? c->consul_url : "off");
+	config_kv(&l, "consul_token", c->consul_token[0] ? "set" : "unset");
+	config_kv(&l, "service_name", c->service_name);
+	config_kv(&l, "container_ip", c->container_ip[0] ? c->container_ip : "auto");
+	config_kv(&l, "admin_token", c->admin_token[0] ? "set" : "unset");
+	config_kv(&l, "log_level",
+		  c->log_level >= LOG_ERROR && c->log_level <= LOG_DEBUG ? levels[c->log_level] : "?");
+}

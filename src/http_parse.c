@@ -1,0 +1,369 @@
+/* Strict HTTP/1.x request-head parser (RFC 9112 syntax, no leniency):
+ * single spaces, CRLF only, origin-form printable targets, HTTP/1.0 and 1.1.
+ * One forward pass over the bytes; every read is bounds-checked against `end`,
+ * so a partial head simply runs out of bytes and asks for more. */
+#include "http_parse.h"
+#include <string.h>
+
+/* RFC 9110 tchar: the bytes allowed in methods and header names. */
+static const unsigned char tchar[256] = {
+	0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0,
+	0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0,
+	0, 1, 0, 1, 1, 1, 1, 1, 0, 0, 1, 1, 0, 1, 1, 0, /*  !"#$%&'()*+,-./ */
+	1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 0, 0, 0, 0, 0, 0, /* 0-9 :;<=>?       */
+	0, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, /* @A-O             */
+	1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 0, 0, 0, 1, 1, /* P-Z [\]^_        */
+	1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, /* `a-o             */
+	1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 0, 1, 0, 1, 0, /* p-z {|}~ DEL     */
+	/* 0x80..0xFF: never tchar (zero-initialised) */
+};
+
+/* Printable ASCII without space: the only bytes allowed in a target. */
+static int is_vchar(unsigned char c) { return (unsigned char)(c - 0x21) < 0x5E; }
+
+/* Field-value byte: VCHAR, SP, HTAB or obs-text (>= 0x80); no controls, no DEL. */
+static int is_field(unsigned char c) { return (c >= 0x20 && c != 0x7F) || c == '\t'; }
+
+static int is_ows(unsigned char c) { return c == ' ' || c == '\t'; }
+
+static unsigned char lower(unsigned char c) { return c >= 'A' && c <= 'Z' ? c + 32 : c; }
+
+/* Case-insensitive comparison of s[0..n) with the lowercase literal lit. */
+static int ieq(const char *s, size_t n, const char *lit)
+{
+	size_t i;
+	for (i = 0; i < n; i++)
+		if (lit[i] == '\0' || lower((unsigned char)s[i]) != (unsigned char)lit[i])
+			return 0;
+	return lit[n] == '\0';
+}
+
+/* Methods are case-sensitive: "get" is a valid token but not GET. */
+static enum http_method method_of(const char *m, size_t n)
+{
+	static const struct { const char *s; size_t n; enum http_method m; } known[] = {
+		{ "GET", 3, HTTP_GET }, { "PUT", 3, HTTP_PUT }, { "HEAD", 4, HTTP_HEAD },
+		{ "POST", 4, HTTP_POST }, { "PATCH", 5, HTTP_PATCH }, { "TRACE", 5, HTTP_TRACE },
+		{ "DELETE", 6, HTTP_DELETE }, { "OPTIONS", 7, HTTP_OPTIONS },
+		{ "CONNECT", 7, HTTP_CONNECT },
+	};
+	size_t i;
+	for (i = 0; i < sizeof known / sizeof known[0]; i++)
+		if (known[i].n == n && memcmp(known[i].s, m, n) == 0)
+			return known[i].m;
+	return HTTP_OTHER;
+}
+
+/* Content-Length: 1*DIGIT. Values past the body limit saturate at
+ * HTTP_MAX_BODY + 1 (so no overflow) and are answered with 413. */
+static long long parse_length(const char *v, size_t n)
+{
+	long long x = 0;
+	size_t i;
+	if (n == 0)
+		return -1;
+	for (i = 0; i < n; i++) {
+		if (v[i] < '0' || v[i] > '9')
+			return -1;
+		if (x <= HTTP_MAX_BODY)
+			x = x * 10 + (v[i] - '0');
+	}
+	return x;
+}
+
+/* Applies one Connection header: a comma-separated, case-insensitive token
+ * list. "close" wins over "keep-alive" wherever either appears. */
+static void apply_connection(struct http_request *req, const char *v, size_t n,
+			     int *closed)
+{
+	size_t i = 0;
+	while (i < n) {
+		size_t s, e;
+		while (i < n && (is_ows((unsigned char)v[i]) || v[i] == ','))
+			i++;
+		s = i;
+		while (i < n && v[i] != ',')
+			i++;
+		e = i;
+		while (e > s && is_ows((unsigned char)v[e - 1]))
+			e--;
+		if (ieq(v + s, e - s, "close"))
+			*closed = 1;
+		else if (ieq(v + s, e - s, "keep-alive"))
+			req->keep_alive = 1;
+	}
+	if (*closed)
+		req->keep_alive = 0;
+}
+
+/* Derives the framing fields from a complete head; returns 0 or -status. */
+static int derive(struct http_request *req)
+{
+	int hosts = 0, lengths = 0, te = 0, closed = 0;
+	size_t i;
+
+	req->content_length = -1;
+	req->keep_alive = req->minor_version == 1;
+	req->expect_continue = 0;
+	for (i = 0; i < req->num_headers; i++) {
+		const struct http_header *h = &req->headers[i];
+		/* Dispatch on length first: most headers match none of these. */
+		switch (h->name_len) {
+		case 4:
+			if (ieq(h->name, 4, "host"))
+				hosts++;
+			break;
+		case 6:
+			if (ieq(h->name, 6, "expect") &&
+			    ieq(h->value, h->value_len, "100-continue"))
+				req->expect_continue = 1;
+			break;
+		case 10:
+			if (ieq(h->name, 10, "connection"))
+				apply_connection(req, h->value, h->value_len, &closed);
+			break;
+		case 14:
+			if (ieq(h->name, 14, "content-length")) {
+				/* Repeats are refused even when equal: two framing
+				 * headers are a smuggling signal, not a convenience. */
+				if (++lengths > 1)
+					return -400;
+				req->content_length = parse_length(h->value, h->value_len);
+				if (req->content_length < 0)
+					return -400;
+			}
+			break;
+		case 17:
+			if (ieq(h->name, 17, "transfer-encoding"))
+				te = 1;
+			break;
+		}
+	}
+	req->has_host = hosts > 0;
+	if (hosts > 1 || (hosts == 0 && req->minor_version == 1))
+		return -400;
+	if (te && lengths)
+		return -400;
+	/* Any transfer coding, chunked or not: we only read Content-Length
+	 * bodies, and 411 tells the client exactly how to retry. */
+	if (te)
+		return -411;
+	if (req->content_length > HTTP_MAX_BODY)
+		return -413;
+	return 0;
+}
+
+int http_parse_request(const char *buf, size_t len, struct http_request *req)
+{
+	/* Never look past the head limit: a head not complete within it is 431. */
+	const unsigned char *s = (const unsigned char *)buf;
+	const unsigned char *end = s + (len < HTTP_MAX_HEAD ? len : HTTP_MAX_HEAD);
+	const unsigned char *p = s, *tok, *stop;
+	int i, r;
+
+	req->num_headers = 0;
+
+	/* Method: 1*tchar SP */
+	tok = p;
+	while (p < end && tchar[*p])
+		p++;
+	if (p == end)
+		goto more;
+	if (*p != ' ' || p == tok)
+		return -400;
+	req->method_str = (const char *)tok;
+	req->method_len = (size_t)(p - tok);
+	req->method = method_of(req->method_str, req->method_len);
+	p++;
+
+	/* Target: origin-form ('/' then printable ASCII) SP. Scan at most one
+	 * byte past the URI limit so an endless target is refused early. */
+	tok = p;
+	if (p == end)
+		goto more;
+	if (*p != '/')
+		return -400;
+	stop = end - p > HTTP_MAX_URI ? p + HTTP_MAX_URI + 1 : end;
+	while (p < stop && is_vchar(*p))
+		p++;
+	if (p - tok > HTTP_MAX_URI)
+		return -414;
+	if (p == end)
+		goto more;
+	if (*p != ' ')
+		return -400;
+	req->target = (const char *)tok;
+	req->target_len = (size_t)(p - tok);
+	p++;
+
+	/* Version: "HTTP/" DIGIT "." DIGIT CRLF; well-formed but not 1.0/1.1 is 505. */
+	for (i = 0; i < 8; i++, p++) {
+		if (p == end)
+			goto more;
+		if (i == 5 || i == 7) {
+			if (*p < '0' || *p > '9')
+				return -400;
+		} else if (*p != (unsigned char)"HTTP/x."[i]) {
+			return -400;
+		}
+	}
+	if (p[-3] != '1' || (p[-1] != '0' && p[-1] != '1'))
+		return -505;
+	req->minor_version = p[-1] - '0';
+	if (p == end)
+		goto more;
+	if (*p++ != '\r')
+		return -400;
+	if (p == end)
+		goto more;
+	if (*p++ != '\n')
+		return -400;
+
+	/* Header fields: name ":" OWS value OWS CRLF, until an empty line. */
+	for (;;) {
+		struct http_header *h;
+		const unsigned char *v, *ve, *colon;
+
+		if (p == end)
+			goto more;
+		if (*p == '\r') {
+			if (++p == end)
+				goto more;
+			if (*p++ != '\n')
+				return -400;
+			break;
+		}
+		if (req->num_headers == HTTP_MAX_HEADERS)
+			return -431;
+		/* A name must start the line: this also refuses obs-fold
+		 * (leading SP/HTAB) and space before the colon. */
+		tok = p;
+		while (p < end && tchar[*p])
+			p++;
+		if (p == end)
+			goto more;
+		if (*p != ':' || p == tok)
+			return -400;
+		colon = p++;
+		while (p < end && is_ows(*p))
+			p++;
+		v = p;
+		while (p < end && is_field(*p))
+			p++;
+		if (p == end)
+			goto more;
+		if (*p != '\r')
+			return -400; /* bare LF or a control byte */
+		for (ve = p; ve > v && is_ows(ve[-1]); ve--)
+			;
+		if (++p == end)
+			goto more;
+		if (*p++ != '\n')
+			return -400;
+		h = &req->headers[req->num_headers++];
+		h->name = (const char *)tok;
+		h->name_len = (size_t)(colon - tok);
+		h->value = (const char *)v;
+		h->value_len = (size_t)(ve - v);
+	}
+
+	r = derive(req);
+	return r < 0 ? r : (int)(p - s);
+
+more:
+	/* Out of bytes: fine below the head limit, 431 once it is reached. */
+	return len >= HTTP_MAX_HEAD ? -431 : 0;
+}
+
+const struct http_header *http_find_header(const struct http_request *req,
+					   const char *name)
+{
+	size_t i, n = strlen(name);
+	for (i = 0; i < req->num_headers; i++) {
+		const struct http_header *h = &req->headers[i];
+		size_t j;
+		if (h->name_len != n)
+			continue;
+		for (j = 0; j < n; j++)
+			if (lower((unsigned char)h->name[j]) != lower((unsigned char)name[j]))
+				break;
+		if (j == n)
+			return h;
+	}
+	return NULL;
+}
+
+void http_split_target(const char *target, size_t len,
+		       const char **path, size_t *path_len,
+		       const char **query, size_t *query_len)
+{
+	const char *q = len ? memchr(target, '?', len) : NULL;
+	*path = target;
+	if (q) {
+		*path_len = (size_t)(q - target);
+		*query = q + 1;
+		*query_len = len - *path_len - 1;
+	} else {
+		*path_len = len;
+		*query = target + len;
+		*query_len = 0;
+	}
+}
+
+int http_query_param(const char *query, size_t query_len, const char *name,
+		     const char **value, size_t *value_len)
+{
+	size_t n = strlen(name), i = 0;
+	while (i < query_len) {
+		size_t s = i, k;
+		while (i < query_len && query[i] != '&')
+			i++;
+		/* pair is query[s..i); its key ends at the first '=' */
+		for (k = s; k < i && query[k] != '='; k++)
+			;
+		if (k - s == n && memcmp(query + s, name, n) == 0) {
+			*value = k < i ? query + k + 1 : query + k;
+			*value_len = k < i ? i - k - 1 : 0;
+			return 1;
+		}
+		i++; /* skip '&' */
+	}
+	return 0;
+}
+
+static int hexval(unsigned char c)
+{
+	if (c >= '0' && c <= '9')
+		return c - '0';
+	c = lower(c);
+	if (c >= 'a' && c <= 'f')
+		return c - 'a' + 10;
+	return -1;
+}
+
+long http_percent_decode(const char *src, size_t len, char *dst, size_t cap)
+{
+	size_t i = 0, o = 0;
+	while (i < len) {
+		unsigned char c = (unsigned char)src[i];
+		if (c == '%') {
+			int hi, lo;
+			if (len - i < 3)
+				return -1;
+			hi = hexval((unsigned char)src[i + 1]);
+			lo = hexval((unsigned char)src[i + 2]);
+			if (hi < 0 || lo < 0)
+				return -1;
+			c = (unsigned char)(hi << 4 | lo);
+			if (c == 0)
+				return -1; /* a NUL would truncate C strings downstream */
+			i += 3;
+		} else {
+			i++;
+		}
+		if (o == cap)
+			return -1;
+		dst[o++] = (char)c;
+	}
+	return (long)o;
+}

@@ -1,0 +1,82 @@
+/* logfmt lines on stderr, one write(2) per line so concurrent writers
+ * (and a supervisor reading the pipe) never see interleaved halves. */
+#include "log.h"
+
+#include <errno.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <string.h>
+#include <time.h>
+#include <unistd.h>
+
+int log_level = LOG_INFO;
+
+static const char *const log_names[] = { "error", "warn", "info", "debug" };
+
+int log_level_parse(const char *s)
+{
+	if (!s)
+		return -1;
+	for (int i = 0; i < (int)(sizeof log_names / sizeof log_names[0]); i++)
+		if (strcmp(s, log_names[i]) == 0)
+			return i;
+	return -1;
+}
+
+void log_at(int level, const char *fmt, ...)
+{
+	static const char trunc_mark[] = " truncated=true";
+	char line[2048];
+	/* Room kept for the truncation mark and the newline. */
+	const size_t body_max = sizeof line - sizeof trunc_mark - 1;
+
+	if (level > log_level)
+		return;
+	if (level < LOG_ERROR)
+		level = LOG_ERROR;
+	if (level > LOG_DEBUG)
+		level = LOG_DEBUG;
+
+	/* Callers often log right before inspecting errno themselves. */
+	int saved_errno = errno;
+	struct timespec ts;
+	struct tm tm;
+	clock_gettime(CLOCK_REALTIME, &ts);
+	if (!gmtime_r(&ts.tv_sec, &tm))
+		memset(&tm, 0, sizeof tm);
+	int n = snprintf(line, body_max, "ts=%04d-%02d-%02dT%02d:%02d:%02d.%03ldZ level=%s ",
+			 tm.tm_year + 1900, tm.tm_mon + 1, tm.tm_mday, tm.tm_hour,
+			 tm.tm_min, tm.tm_sec, ts.tv_nsec / 1000000L, log_names[level]);
+	if (n < 0)
+		n = 0;
+
+	va_list ap;
+	va_start(ap, fmt);
+	int m = vsnprintf(line + n, body_max - (size_t)n, fmt, ap);
+	va_end(ap);
+	size_t len;
+	if (m < 0) {
+		len = (size_t)n;
+	} else if ((size_t)m >= body_max - (size_t)n) {
+		/* vsnprintf stopped at body_max-1; say so rather than cut silently. */
+		len = body_max - 1;
+		memcpy(line + len, trunc_mark, sizeof trunc_mark - 1);
+		len += sizeof trunc_mark - 1;
+	} else {
+		len = (size_t)n + (size_t)m;
+	}
+	line[len++] = '\n';
+
+	const char *p = line;
+	while (len > 0) {
+		ssize_t w = write(STDERR_FILENO, p, len);
+		if (w < 0) {
+			if (errno == EINTR)
+				continue;
+			break;   /* nowhere left to report a logging failure */
+		}
+		p += w;
+		len -= (size_t)w;
+	}
+	errno = saved_errno;
+}

@@ -1,0 +1,19 @@
+/* Tiny event-loop interface (after redis ae.c); poll(2) behind it. */
+#ifndef LOOP_H
+#define LOOP_H
+
+enum { LOOP_READ = 1, LOOP_WRITE = 2, LOOP_ERROR = 4 };
+typedef void (*loop_fn)(void *ud, int fd, int events);
+struct loop;
+
+struct loop *loop_create(int max_fds);
+void loop_destroy(struct loop *l);
+/* 0 ok, -1 when fd is out of range or already registered. */
+int loop_add(struct loop *l, int fd, int mask, loop_fn fn, void *ud);
+void loop_set(struct loop *l, int fd, int mask);
+void loop_del(struct loop *l, int fd);
+/* Waits up to timeout_ms and dispatches ready callbacks. Returns the number of
+ * ready descriptors, or -1 (EINTR included). */
+int loop_wait(struct loop *l, int timeout_ms);
+
+#endif

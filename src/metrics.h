@@ -1,0 +1,34 @@
+/* Process-wide counters and their Prometheus text rendering. */
+#ifndef METRICS_H
+#define METRICS_H
+#include <stdint.h>
+#include "idtype.h"
+#include "json.h"
+
+enum route_id {
+	ROUTE_HEALTH, ROUTE_SHARD_INFO, ROUTE_NEXT_ID, ROUTE_NEXT_BATCH, ROUTE_STATUS,
+	ROUTE_LIST, ROUTE_TYPES, ROUTE_INIT, ROUTE_RESET, ROUTE_DELETE, ROUTE_PARSE,
+	ROUTE_METRICS, ROUTE_UNMATCHED, ROUTE_COUNT
+};
+const char *route_name(enum route_id r);
+
+#define METRICS_STATUS_SLOTS 24
+
+struct metrics {
+	uint64_t requests[ROUTE_COUNT][METRICS_STATUS_SLOTS];
+	uint64_t ids_issued[TYPE_COUNT];
+	uint64_t seq_reservations;
+	uint64_t clock_waits;          /* requests parked because the clock was behind */
+	uint64_t sequence_waits;       /* parked because a tick's sequence space ran out */
+	uint64_t conns_open, conns_accepted, conns_refused, conns_timed_out;
+	uint64_t storage_errors;
+	int consul_registered;         /* 0/1 gauge */
+	int shard_lock_held;           /* 0/1 gauge; 1 when Consul is off */
+};
+extern struct metrics metrics;
+
+void metrics_request(enum route_id r, int status);
+/* fsyncs come from the journal, which counts them itself. */
+void metrics_render(struct buf *out, uint64_t fsyncs, uint64_t journal_bytes, uint64_t entities);
+
+#endif

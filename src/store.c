@@ -1,0 +1,379 @@
+#include "store.h"
+
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "log.h"
+#include "metrics.h"
+
+/* Segment sizes: small for cold entities so a restart wastes little, doubled
+ * while an entity comes back for more within SEGMENT_HOT_MS, so that a hot
+ * entity costs about one fsync per SEGMENT_HOT_MS. */
+#define SEGMENT_MIN     16
+#define SEGMENT_MAX     (UINT64_C(1) << 20)
+#define SEGMENT_HOT_MS  10000
+#define SEGMENT_COLD_MS 60000
+/* Compact once the journal is this big and twice its last compacted size. */
+#define COMPACT_MIN_BYTES (UINT64_C(4) << 20)
+
+static uint32_t name_hash(const char *s, size_t n)
+{
+	uint32_t h = 2166136261u;  /* FNV-1a */
+	for (size_t i = 0; i < n; i++)
+		h = (h ^ (uint8_t)s[i]) * 16777619u;
+	return h;
+}
+
+static int grow_buckets(struct store *s)
+{
+	size_t n = s->nbuckets ? s->nbuckets * 2 : 1024;
+	struct entity **b = calloc(n, sizeof *b);
+	if (!b)
+		return -1;
+	for (size_t i = 0; i < s->nbuckets; i++) {
+		struct entity *e = s->buckets[i], *next;
+		for (; e; e = next) {
+			next = e->next;
+			e->next = b[e->hash & (n - 1)];
+			b[e->hash & (n - 1)] = e;
+		}
+	}
+	free(s->buckets);
+	s->buckets = b;
+	s->nbuckets = n;
+	return 0;
+}
+
+struct entity *store_find(struct store *s, const char *name, size_t len)
+{
+	if (!s->nbuckets)
+		return NULL;
+	uint32_t h = name_hash(name, len);
+	for (struct entity *e = s->buckets[h & (s->nbuckets - 1)]; e; e = e->next)
+		if (e->hash == h && e->name_len == len && memcmp(e->name, name, len) == 0)
+			return e;
+	return NULL;
+}
+
+/* Inserts a new entity in memory only; the caller journals it. */
+static struct entity *insert(struct store *s, const char *name, size_t len, enum id_type type)
+{
+	if (s->count >= s->nbuckets && grow_buckets(s) != 0)
+		return NULL;
+	struct entity *e = calloc(1, sizeof *e);
+	if (!e)
+		return NULL;
+	e->hash = name_hash(name, len);
+	e->name_len = (uint8_t)len;
+	memcpy(e->name, name, len);
+	e->type = type;
+	e->shape = seq_shape_make(s->shard, s->total, type);
+	e->segment = SEGMENT_MIN;
+	size_t b = e->hash & (s->nbuckets - 1);
+	e->next = s->buckets[b];
+	s->buckets[b] = e;
+	s->count++;
+	return e;
+}
+
+static void unlink_entity(struct store *s, struct entity *e)
+{
+	struct entity **p = &s->buckets[e->hash & (s->nbuckets - 1)];
+	while (*p != e)
+		p = &(*p)->next;
+	*p = e->next;
+	s->count--;
+	free(e);
+}
+
+static struct jrec rec(enum jrec_kind kind, const struct entity *e, uint64_t value)
+{
+	struct jrec r = { .kind = kind, .value = value };
+	if (e) {
+		r.type = (uint8_t)e->type;
+		r.name_len = e->name_len;
+		memcpy(r.name, e->name, e->name_len);
+	}
+	return r;
+}
+
+static int emit_snapshot(void *ud, struct journal_sink *sink);
+
+/* Writes records durably. On failure remembers why (for /health) and
+ * returns -1; the first success afterwards clears it. */
+static int persist(struct store *s, const struct jrec *recs, size_t n)
+{
+	if (!s->journal)
+		return 0;
+	if (journal_append(s->journal, recs, n) != 0) {
+		int err = errno;
+		metrics.storage_errors++;
+		if (!s->failure[0])
+			log_error("msg=\"journal write failed: refusing to hand out unreserved values\" error=\"%s\"",
+				  strerror(err));
+		snprintf(s->failure, sizeof s->failure, "journal write failed: %s", strerror(err));
+		return -1;
+	}
+	if (s->failure[0]) {
+		log_info("msg=\"journal writable again\"");
+		s->failure[0] = '\0';
+	}
+	uint64_t bytes = journal_bytes(s->journal);
+	if (bytes >= COMPACT_MIN_BYTES && bytes >= 2 * s->compacted_bytes) {
+		if (journal_compact(s->journal, emit_snapshot, s) == 0) {
+			s->compacted_bytes = journal_bytes(s->journal);
+			log_info("msg=\"journal compacted\" before_bytes=%llu after_bytes=%llu",
+				 (unsigned long long)bytes, (unsigned long long)s->compacted_bytes);
+		} else {
+			/* The old journal stays valid; try again after it grows further. */
+			s->compacted_bytes = bytes;
+			log_warn("msg=\"journal compaction failed\" error=\"%s\"", strerror(errno));
+		}
+	}
+	return 0;
+}
+
+enum store_status store_bind(struct store *s, const char *name, size_t len,
+			     enum id_type type, struct entity **out)
+{
+	struct entity *e = store_find(s, name, len);
+	if (e) {
+		*out = e;
+		return e->type == type ? STORE_OK : STORE_MISMATCH;
+	}
+	return store_init(s, name, len, type, 0, out);
+}
+
+enum store_status store_init(struct store *s, const char *name, size_t len,
+			     enum id_type type, uint64_t start_i, struct entity **out)
+{
+	if (store_find(s, name, len))
+		return STORE_EXISTS;
+	struct entity *e = insert(s, name, len, type);
+	if (!e)
+		return STORE_NOMEM;
+	struct jrec recs[2] = { rec(JREC_BIND, e, 0), rec(JREC_RESET, e, start_i) };
+	if (persist(s, recs, start_i ? 2 : 1) != 0) {
+		unlink_entity(s, e);
+		return STORE_UNAVAILABLE;
+	}
+	e->start_i = e->next_i = e->reserved_i = start_i;
+	*out = e;
+	return STORE_OK;
+}
+
+static uint64_t min_u64(uint64_t a, uint64_t b) { return a < b ? a : b; }
+
+enum store_status store_take(struct store *s, struct entity *e, uint64_t k,
+			     uint64_t now_mono_ms, uint64_t *first_i)
+{
+	uint64_t count = seq_count(&e->shape);
+	if (k == 0 || e->next_i > count || k > count - e->next_i)
+		return STORE_EXHAUSTED;
+	if (k > e->reserved_i - e->next_i) {
+		/* Reserve what this request needs plus a segment for the next ones.
+		 * The read-modify-write happens here, inside one request, so no
+		 * other request can observe a half-made reservation. */
+		if (e->last_reserve_ms && now_mono_ms - e->last_reserve_ms < SEGMENT_HOT_MS)
+			e->segment = min_u64(e->segment * 2, SEGMENT_MAX);
+		else if (now_mono_ms - e->last_reserve_ms > SEGMENT_COLD_MS)
+			e->segment = SEGMENT_MIN;
+		/* Never reserve more than a small part of what is left, so restarts
+		 * cannot burn through a small int range. */
+		uint64_t left = count - e->next_i - k;
+		uint64_t cap = left / 16 >= SEGMENT_MIN ? left / 16 : min_u64(left, SEGMENT_MIN);
+		uint64_t extra = min_u64(e->segment, cap);
+		uint64_t mark = e->next_i + k + extra;
+		struct jrec r = rec(JREC_RESERVE, e, mark);
+		if (persist(s, &r, 1) != 0)
+			return STORE_UNAVAILABLE;
+		e->reserved_i = mark;
+		e->last_reserve_ms = now_mono_ms;
+		metrics.seq_reservations++;
+	}
+	*first_i = e->next_i;
+	e->next_i += k;
+	return STORE_OK;
+}
+
+enum store_status store_reset(struct store *s, struct entity *e, uint64_t i, int force)
+{
+	if (i < e->next_i && !force)
+		return STORE_BACKWARDS;
+	struct jrec r = rec(JREC_RESET, e, i);
+	if (persist(s, &r, 1) != 0)
+		return STORE_UNAVAILABLE;
+	e->start_i = e->next_i = e->reserved_i = i;
+	e->segment = SEGMENT_MIN;
+	e->last_reserve_ms = 0;
+	return STORE_OK;
+}
+
+enum store_status store_delete(struct store *s, const char *name, size_t len)
+{
+	struct entity *e = store_find(s, name, len);
+	if (!e)
+		return STORE_NOT_FOUND;
+	struct jrec r = rec(JREC_DELETE, e, 0);
+	if (persist(s, &r, 1) != 0)
+		return STORE_UNAVAILABLE;
+	unlink_entity(s, e);
+	return STORE_OK;
+}
+
+enum store_status store_snowflake(struct store *s, uint64_t now_ms, enum sf_status *st,
+				  uint64_t *id, uint64_t *wait_ms)
+{
+	for (;;) {
+		*st = sf_next(&s->gen, now_ms, id, wait_ms);
+		if (*st != SF_NEED_FENCE)
+			return STORE_OK;
+		/* Persist "ticks below F may be used" a little ahead of need, so a
+		 * restart onto an earlier clock cannot repeat a (tick, sequence). */
+		uint64_t tick = sf_tick_of(&s->gen.layout, now_ms);
+		if (tick < s->gen.last_tick)
+			tick = s->gen.last_tick;
+		uint64_t fence = tick + 1 + s->fence_ahead_ticks;
+		struct jrec r = { .kind = JREC_FENCE, .value = fence };
+		if (persist(s, &r, 1) != 0)
+			return STORE_UNAVAILABLE;
+		s->gen.fence_tick = fence;
+	}
+}
+
+static int by_name(const void *a, const void *b)
+{
+	const struct entity *x = *(struct entity *const *)a, *y = *(struct entity *const *)b;
+	size_t n = min_u64(x->name_len, y->name_len);
+	int c = memcmp(x->name, y->name, n);
+	return c ? c : (int)x->name_len - (int)y->name_len;
+}
+
+struct entity **store_sorted(struct store *s)
+{
+	struct entity **v = malloc((s->count + 1) * sizeof *v);
+	if (!v)
+		return NULL;
+	size_t n = 0;
+	for (size_t i = 0; i < s->nbuckets; i++)
+		for (struct entity *e = s->buckets[i]; e; e = e->next)
+			v[n++] = e;
+	qsort(v, n, sizeof *v, by_name);
+	return v;
+}
+
+/* The live state as journal records: what a replay needs, nothing more. */
+static int emit_snapshot(void *ud, struct journal_sink *sink)
+{
+	struct store *s = ud;
+	struct jrec f = { .kind = JREC_FENCE, .value = s->gen.fence_tick };
+	if (s->gen.fence_tick != UINT64_MAX && journal_emit(sink, &f) != 0)
+		return -1;
+	for (size_t i = 0; i < s->nbuckets; i++) {
+		for (struct entity *e = s->buckets[i]; e; e = e->next) {
+			struct jrec b = rec(JREC_BIND, e, 0);
+			struct jrec r = rec(JREC_RESET, e, e->start_i);
+			struct jrec m = rec(JREC_RESERVE, e, e->reserved_i);
+			if (journal_emit(sink, &b) != 0 ||
+			    (e->start_i && journal_emit(sink, &r) != 0) ||
+			    (e->reserved_i > e->start_i && journal_emit(sink, &m) != 0))
+				return -1;
+		}
+	}
+	return 0;
+}
+
+struct replay {
+	struct store *s;
+	uint64_t fence;
+};
+
+static int apply(void *ud, const struct jrec *r)
+{
+	struct replay *rp = ud;
+	struct store *s = rp->s;
+	if (r->kind == JREC_FENCE) {
+		if (r->value > rp->fence)
+			rp->fence = r->value;
+		return 0;
+	}
+	struct entity *e = store_find(s, r->name, r->name_len);
+	switch (r->kind) {
+	case JREC_BIND:
+		if (r->type >= TYPE_COUNT)
+			return -1;
+		if (e)
+			unlink_entity(s, e);
+		return insert(s, r->name, r->name_len, (enum id_type)r->type) ? 0 : -1;
+	case JREC_RESET:
+		if (!e)
+			return -1;
+		e->start_i = e->next_i = e->reserved_i = r->value;
+		return 0;
+	case JREC_RESERVE:
+		if (!e)
+			return -1;
+		/* Anything below the mark may have been handed out before the
+		 * restart, so serving continues above it. */
+		e->next_i = e->reserved_i = r->value;
+		return 0;
+	case JREC_DELETE:
+		if (e)
+			unlink_entity(s, e);
+		return 0;
+	default:
+		return -1;
+	}
+}
+
+int store_open(struct store *s, const char *dir, uint64_t shard, uint64_t total,
+	       const struct sf_layout *layout, uint64_t machine, char *err, size_t errlen)
+{
+	memset(s, 0, sizeof *s);
+	s->shard = shard;
+	s->total = total;
+	if (grow_buckets(s) != 0) {
+		snprintf(err, errlen, "out of memory");
+		return -1;
+	}
+	struct replay rp = { s, 0 };
+	if (dir) {
+		s->journal = journal_open(dir, apply, &rp, err, errlen);
+		if (!s->journal)
+			return -1;
+		s->compacted_bytes = journal_bytes(s->journal);
+	}
+	sf_gen_init(&s->gen, layout, machine, rp.fence ? rp.fence - 1 : 0);
+	s->gen.fence_tick = dir ? rp.fence : UINT64_MAX;
+	/* About one second ahead: at most one fence write a second under load,
+	 * and a quick restart waits at most that long for the clock. */
+	s->fence_ahead_ticks = 1000 / layout->unit_ms ? 1000 / layout->unit_ms : 1;
+	return 0;
+}
+
+void store_close(struct store *s)
+{
+	for (size_t i = 0; i < s->nbuckets; i++) {
+		struct entity *e = s->buckets[i], *next;
+		for (; e; e = next) {
+			next = e->next;
+			free(e);
+		}
+	}
+	free(s->buckets);
+	if (s->journal)
+		journal_close(s->journal);
+	memset(s, 0, sizeof *s);
+}
+
+uint64_t store_fsyncs(const struct store *s)
+{
+	return s->journal ? journal_fsyncs(s->journal) : 0;
+}
+
+uint64_t store_journal_bytes(const struct store *s)
+{
+	return s->journal ? journal_bytes(s->journal) : 0;
+}

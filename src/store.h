@@ -1,0 +1,83 @@
+/* Entities, their type bindings and sequence state, made durable through the
+ * journal: every value handed out lies below a reservation already fsync'd. */
+#ifndef STORE_H
+#define STORE_H
+#include <stddef.h>
+#include <stdint.h>
+#include "idtype.h"
+#include "journal.h"
+#include "seq.h"
+#include "snowflake.h"
+
+#define ENTITY_NAME_MAX 128
+
+struct entity {
+	struct entity *next;          /* hash chain */
+	uint32_t hash;
+	uint8_t name_len;
+	char name[ENTITY_NAME_MAX + 1];
+	enum id_type type;
+	struct seq_shape shape;       /* int/long only */
+	uint64_t start_i;             /* first iteration since creation or reset */
+	uint64_t next_i;              /* next iteration to hand out */
+	uint64_t reserved_i;          /* iterations below this are reserved on disk */
+	uint64_t segment;             /* iterations per reservation; adapts to demand */
+	uint64_t last_reserve_ms;     /* monotonic time of the last reservation */
+	uint64_t last_snowflake;      /* last snowflake handed out for it (0: none) */
+};
+
+enum store_status {
+	STORE_OK,
+	STORE_MISMATCH,    /* entity bound to another type */
+	STORE_EXISTS,
+	STORE_NOT_FOUND,
+	STORE_EXHAUSTED,   /* sequence past its type's maximum */
+	STORE_BACKWARDS,   /* reset below the next value without force */
+	STORE_UNAVAILABLE, /* journal write failed: nothing handed out */
+	STORE_NOMEM,
+};
+
+struct store {
+	struct entity **buckets;
+	size_t nbuckets, count;
+	struct journal *journal;      /* NULL: memory only (unit tests) */
+	uint64_t shard, total;
+	struct sf_gen gen;
+	uint64_t fence_ahead_ticks;   /* how far ahead of use the snowflake fence is written */
+	uint64_t compacted_bytes;     /* journal size after the last compaction */
+	char failure[160];            /* last storage error, "" when healthy */
+};
+
+/* Opens (and replays) the journal in dir; dir NULL = memory only. */
+int store_open(struct store *s, const char *dir, uint64_t shard, uint64_t total,
+	       const struct sf_layout *layout, uint64_t machine, char *err, size_t errlen);
+void store_close(struct store *s);
+
+struct entity *store_find(struct store *s, const char *name, size_t len);
+/* Finds the entity or creates it bound to `type` (durably). */
+enum store_status store_bind(struct store *s, const char *name, size_t len,
+			     enum id_type type, struct entity **out);
+/* Hands out k consecutive iterations of a sequence entity, reserving a new
+ * segment first when needed. *first_i gets the first one. */
+enum store_status store_take(struct store *s, struct entity *e, uint64_t k,
+			     uint64_t now_mono_ms, uint64_t *first_i);
+enum store_status store_init(struct store *s, const char *name, size_t len,
+			     enum id_type type, uint64_t start_i, struct entity **out);
+enum store_status store_reset(struct store *s, struct entity *e, uint64_t i, int force);
+enum store_status store_delete(struct store *s, const char *name, size_t len);
+/* Next snowflake at now_ms; writes a new time fence to the journal when the
+ * generator reaches the old one. STORE_UNAVAILABLE on a failed write;
+ * otherwise *st tells the generator's answer. */
+enum store_status store_snowflake(struct store *s, uint64_t now_ms, enum sf_status *st,
+				  uint64_t *id, uint64_t *wait_ms);
+/* Entities sorted by name (malloc'd array; caller frees). NULL on OOM. */
+struct entity **store_sorted(struct store *s);
+/* Value of iteration i of e. */
+static inline uint64_t entity_value(const struct entity *e, uint64_t i)
+{
+	return seq_value(&e->shape, i);
+}
+uint64_t store_fsyncs(const struct store *s);
+uint64_t store_journal_bytes(const struct store *s);
+
+#endif
