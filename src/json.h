@@ -36,9 +36,10 @@ void json_u64_str(struct buf *b, uint64_t v);            /* "123" */
  * true/false/null (no nesting). Whitespace allowed per RFC 8259. */
 enum json_type { JSON_NULL, JSON_BOOL, JSON_NUMBER, JSON_STRING };
 struct json_field {
-	char key[64];
+	char key[64];        /* decoded; keys containing \u0000 are rejected */
 	enum json_type type;
-	char str[256];       /* decoded string value (UTF-8), or the number's text */
+	char str[256];       /* decoded string value (UTF-8, NUL-terminated, but \u0000 may
+	                        * appear inside: use str_len), or the number's text */
 	size_t str_len;
 	int boolean;
 };

@@ -47,14 +47,9 @@ int main(int argc, char **argv)
 		return 2;
 	}
 
-	char desc[1024], epoch[32], exhausts[32];
+	char desc[1024];
 	config_describe(&cfg, desc, sizeof desc);
-	clock_iso8601(cfg.layout.epoch_ms, epoch);
-	clock_iso8601(sf_exhausts_at_ms(&cfg.layout), exhausts);
-	log_info("msg=\"starting shardid %s\" %s layout=%s epoch=%s bits=%u/%u/%u max_ids_per_second=%llu exhausts_at=%s",
-		 SHARDID_VERSION, desc, cfg.layout.name, epoch, cfg.layout.time_bits,
-		 cfg.layout.seq_bits, cfg.layout.machine_bits,
-		 (unsigned long long)sf_max_ids_per_second(&cfg.layout), exhausts);
+	log_info("msg=\"starting shardid %s\" %s", SHARDID_VERSION, desc);
 
 	if (store_open(&store, cfg.data_dir, cfg.shard_id, cfg.total_shards, &cfg.layout,
 		       cfg.machine_id, err, sizeof err) != 0) {
