@@ -368,6 +368,11 @@ static void test_framing(void)
 	CHECK_EQ_U64(req.expect_continue, 1);
 	CHECK(parse(WITH("Expect: 100-continued\r\n")) > 0);
 	CHECK_EQ_U64(req.expect_continue, 0);
+	/* same-length look-alikes are ordinary headers */
+	CHECK(parse(WITH("Content-Lengthx: a\r\nTransfer-Encodinx: chunked\r\n"
+			 "Expecx: 100-continue\r\nConnectiox: close\r\nHosx: 2\r\n")) > 0);
+	CHECK(req.content_length == -1 && req.keep_alive == 1 && req.expect_continue == 0);
+	CHECK_EQ_U64(req.num_headers, 6);
 	CHECK(parse(WITH("")) > 0);
 	CHECK_EQ_U64(req.expect_continue, 0);
 	CHECK(req.content_length == -1);
@@ -504,6 +509,7 @@ static void test_target_helpers(void)
 	CHECK(http_find_header(&req, "HOST") == &req.headers[0]);
 	CHECK(http_find_header(&req, "X-Req") == NULL);
 	CHECK(http_find_header(&req, "X-Req-Id2") == NULL);
+	CHECK(http_find_header(&req, "X-Req-Ix") == NULL);
 	CHECK(http_find_header(&req, "Accept") == NULL);
 }
 

@@ -1,0 +1,138 @@
+"""GET /metrics: Prometheus text exposition format 0.0.4."""
+import re
+
+import pytest
+
+from bbutil import ok
+
+NAME = r"[a-zA-Z_:][a-zA-Z0-9_:]*"
+LABEL = r'[a-zA-Z_][a-zA-Z0-9_]*="(?:[^"\\\n]|\\[\\"n])*"'
+VALUE = r"[-+]?(?:\d+(?:\.\d*)?|\.\d+)(?:[eE][-+]?\d+)?|[-+]?Inf|NaN"
+SAMPLE_RE = re.compile(rf"^({NAME})(\{{(?:{LABEL}(?:,{LABEL})*,?)?\}})? ({VALUE})(?: -?\d+)?$")
+HELP_RE = re.compile(rf"^# HELP {NAME} .*$")
+TYPE_RE = re.compile(rf"^# TYPE ({NAME}) (counter|gauge|histogram|summary|untyped)$")
+
+
+@pytest.fixture(scope="module")
+def msrv(module_servers):
+    return module_servers()
+
+
+def scrape(s):
+    r = s.get("/metrics")
+    assert r.status == 200, r
+    return r
+
+
+def samples(text):
+    """{(name, frozenset(labels)): value}"""
+    out = {}
+    for line in text.splitlines():
+        m = SAMPLE_RE.match(line)
+        if not m:
+            continue
+        labels = frozenset(re.findall(r'([a-zA-Z_][a-zA-Z0-9_]*)="((?:[^"\\]|\\.)*)"', m.group(2) or ""))
+        out[(m.group(1), labels)] = float(m.group(3))
+    return out
+
+
+def total(smp, name, **labels):
+    want = set(labels.items())
+    return sum(v for (n, ls), v in smp.items() if n == name and want <= set(ls))
+
+
+def test_content_type(msrv):
+    ctype = scrape(msrv).headers["content-type"]
+    assert ctype.replace(" ", "").startswith("text/plain;version=0.0.4"), ctype
+
+
+def test_every_line_matches_exposition_grammar(msrv):
+    msrv.take("g1", "int")
+    msrv.get("/nope")
+    text = scrape(msrv).body.decode()
+    assert text.endswith("\n")
+    seen_samples = set()
+    typed = {}
+    for line in text.split("\n")[:-1]:
+        if line.startswith("#"):
+            if line.startswith("# TYPE"):
+                m = TYPE_RE.match(line)
+                assert m, line
+                assert m.group(1) not in typed, f"duplicate TYPE: {line}"
+                typed[m.group(1)] = m.group(2)
+            elif line.startswith("# HELP"):
+                assert HELP_RE.match(line), line
+            continue
+        if line == "":
+            continue
+        m = SAMPLE_RE.match(line)
+        assert m, f"not a valid sample line: {line!r}"
+        key = (m.group(1), m.group(2))
+        assert key not in seen_samples, f"duplicate sample: {line}"
+        seen_samples.add(key)
+    assert seen_samples
+
+
+def test_counters_declared_before_samples(msrv):
+    text = scrape(msrv).body.decode()
+    declared = set()
+    for line in text.splitlines():
+        m = TYPE_RE.match(line)
+        if m:
+            declared.add(m.group(1))
+            continue
+        m = SAMPLE_RE.match(line)
+        if m:
+            base = re.sub(r"_(bucket|sum|count)$", "", m.group(1))
+            assert m.group(1) in declared or base in declared, f"sample before its TYPE: {line}"
+
+
+def test_requests_total_counts_by_status(msrv):
+    before = samples(scrape(msrv).body.decode())
+    for _ in range(5):
+        ok(msrv.get("/health"))
+    for _ in range(3):
+        assert msrv.get("/definitely/not/here").status == 404
+    after = samples(scrape(msrv).body.decode())
+    d200 = total(after, "shardid_requests_total", status="200") - \
+        total(before, "shardid_requests_total", status="200")
+    d404 = total(after, "shardid_requests_total", status="404") - \
+        total(before, "shardid_requests_total", status="404")
+    assert 5 <= d200 <= 6, d200       # + the first scrape, if counted before it was answered
+    assert d404 == 3, d404
+    assert all("route" in dict(ls) for (n, ls) in after if n == "shardid_requests_total")
+
+
+def test_requests_total_has_route_label_per_route(msrv):
+    ok(msrv.get("/shard-info"))
+    smp = samples(scrape(msrv).body.decode())
+    routes = {dict(ls).get("route") for (n, ls) in smp if n == "shardid_requests_total"}
+    assert len(routes) >= 2, routes
+
+
+def test_ids_issued_by_type(msrv):
+    def issued(t):
+        return total(samples(scrape(msrv).body.decode()), "shardid_ids_issued_total", type=t)
+    before_int, before_uuid = issued("int"), issued("uuid8")
+    ok(msrv.batch("cnt-int", 7, "int"))
+    for _ in range(3):
+        msrv.take("cnt-int")
+    ok(msrv.batch("cnt-uuid", 4, "uuid8"))
+    assert issued("int") - before_int == 10
+    assert issued("uuid8") - before_uuid == 4
+
+
+def test_failed_requests_issue_nothing(msrv):
+    def issued():
+        return total(samples(scrape(msrv).body.decode()), "shardid_ids_issued_total", type="int")
+    msrv.take("cnt-fail", "int")
+    before = issued()
+    assert msrv.batch("cnt-fail", 0).status == 400
+    assert msrv.next_id("cnt-fail", "long").status == 400
+    assert issued() == before
+
+
+def test_connections_open_gauge(msrv):
+    smp = samples(scrape(msrv).body.decode())
+    assert ("shardid_connections_open", frozenset()) in smp
+    assert smp[("shardid_connections_open", frozenset())] >= 1
