@@ -28,8 +28,13 @@ build/unit/%: tests/unit/%.c tests/unit/check.h $(LIB_SRC) $(wildcard src/*.h)
 	@mkdir -p build/unit
 	$(CC) $(CFLAGS_T) -Itests/unit -o $@ $< $(LIB_SRC)
 
-unit: $(UNIT)
-	@scripts/run-unit-tests $(UNIT)
+# The loop test runs again against the portable poll(2) backend.
+build/unit/test_loop_poll: tests/unit/test_loop.c tests/unit/check.h $(LIB_SRC) $(wildcard src/*.h)
+	@mkdir -p build/unit
+	$(CC) $(CFLAGS_T) -DSHARDID_LOOP_POLL -Itests/unit -o $@ $< $(LIB_SRC)
+
+unit: $(UNIT) build/unit/test_loop_poll
+	@scripts/run-unit-tests $(UNIT) build/unit/test_loop_poll
 
 asan: unit build/shardid-asan
 

@@ -3,6 +3,7 @@
  * One forward pass over the bytes; every read is bounds-checked against `end`,
  * so a partial head simply runs out of bytes and asks for more. */
 #include "http_parse.h"
+#include <stdint.h>
 #include <string.h>
 
 /* RFC 9110 tchar: the bytes allowed in methods and header names. */
@@ -24,38 +25,81 @@ static int is_vchar(unsigned char c) { return (unsigned char)(c - 0x21) < 0x5E; 
 /* Field-value byte: VCHAR, SP, HTAB or obs-text (>= 0x80); no controls, no DEL. */
 static int is_field(unsigned char c) { return (c >= 0x20 && c != 0x7F) || c == '\t'; }
 
+/* Targets and values are the long parts of a head, so they are checked eight
+ * bytes at a time (SWAR); a word with any suspect byte goes to the byte loop,
+ * which decides. The tests below may report false positives, never misses. */
+#define ONES  0x0101010101010101ull
+#define HIGHS 0x8080808080808080ull
+
+/* Some byte < n (n <= 128). */
+static uint64_t has_less(uint64_t x, unsigned n) { return (x - ONES * n) & ~x & HIGHS; }
+
+/* Some byte >= 0x7F (DEL or obs-text); carries only add false positives. */
+static uint64_t has_del_or_high(uint64_t x) { return (x | (x + ONES)) & HIGHS; }
+
+/* Some byte == 0x7F. */
+static uint64_t has_del(uint64_t x) { return has_less(x ^ (ONES * 0x7F), 1); }
+
+static const unsigned char *skip_vchar(const unsigned char *p, const unsigned char *end)
+{
+	uint64_t x;
+	for (; end - p >= 8; p += 8) {
+		memcpy(&x, p, 8);
+		if (has_less(x, 0x21) | has_del_or_high(x))
+			break;
+	}
+	while (p < end && is_vchar(*p))
+		p++;
+	return p;
+}
+
+static const unsigned char *skip_field(const unsigned char *p, const unsigned char *end)
+{
+	uint64_t x;
+	for (; end - p >= 8; p += 8) {
+		memcpy(&x, p, 8);
+		if (has_less(x, 0x20) | has_del(x)) /* HTAB also lands here */
+			break;
+	}
+	while (p < end && is_field(*p))
+		p++;
+	return p;
+}
+
 static int is_ows(unsigned char c) { return c == ' ' || c == '\t'; }
 
 static unsigned char lower(unsigned char c) { return c >= 'A' && c <= 'Z' ? c + 32 : c; }
 
-/* Case-insensitive comparison of s[0..n) with the lowercase literal lit. */
-static int ieq(const char *s, size_t n, const char *lit)
+/* ASCII case-insensitive equality of a[0..n) and b[0..n). */
+static int ieq_n(const char *a, const char *b, size_t n)
 {
 	size_t i;
 	for (i = 0; i < n; i++)
-		if (lit[i] == '\0' || lower((unsigned char)s[i]) != (unsigned char)lit[i])
+		if (lower((unsigned char)a[i]) != lower((unsigned char)b[i]))
 			return 0;
-	return lit[n] == '\0';
+	return 1;
 }
+
+/* s[0..n) equals the string literal lit, ignoring case. */
+#define IEQ(s, n, lit) ((n) == sizeof lit - 1 && ieq_n((s), lit, sizeof lit - 1))
 
 /* Methods are case-sensitive: "get" is a valid token but not GET. */
 static enum http_method method_of(const char *m, size_t n)
 {
-	static const struct { const char *s; size_t n; enum http_method m; } known[] = {
-		{ "GET", 3, HTTP_GET }, { "PUT", 3, HTTP_PUT }, { "HEAD", 4, HTTP_HEAD },
-		{ "POST", 4, HTTP_POST }, { "PATCH", 5, HTTP_PATCH }, { "TRACE", 5, HTTP_TRACE },
-		{ "DELETE", 6, HTTP_DELETE }, { "OPTIONS", 7, HTTP_OPTIONS },
-		{ "CONNECT", 7, HTTP_CONNECT },
-	};
-	size_t i;
-	for (i = 0; i < sizeof known / sizeof known[0]; i++)
-		if (known[i].n == n && memcmp(known[i].s, m, n) == 0)
-			return known[i].m;
-	return HTTP_OTHER;
+#define IS(lit) (memcmp(m, lit, sizeof lit - 1) == 0)
+	switch (n) {
+	case 3: return IS("GET") ? HTTP_GET : IS("PUT") ? HTTP_PUT : HTTP_OTHER;
+	case 4: return IS("HEAD") ? HTTP_HEAD : IS("POST") ? HTTP_POST : HTTP_OTHER;
+	case 5: return IS("PATCH") ? HTTP_PATCH : IS("TRACE") ? HTTP_TRACE : HTTP_OTHER;
+	case 6: return IS("DELETE") ? HTTP_DELETE : HTTP_OTHER;
+	case 7: return IS("OPTIONS") ? HTTP_OPTIONS : IS("CONNECT") ? HTTP_CONNECT : HTTP_OTHER;
+	default: return HTTP_OTHER;
+	}
+#undef IS
 }
 
-/* Content-Length: 1*DIGIT. Values past the body limit saturate at
- * HTTP_MAX_BODY + 1 (so no overflow) and are answered with 413. */
+/* Content-Length: 1*DIGIT, or -1. The value stops growing once it passes the
+ * body limit, so any digit string fits (it is answered with 413, not 400). */
 static long long parse_length(const char *v, size_t n)
 {
 	long long x = 0;
@@ -87,9 +131,9 @@ static void apply_connection(struct http_request *req, const char *v, size_t n,
 		e = i;
 		while (e > s && is_ows((unsigned char)v[e - 1]))
 			e--;
-		if (ieq(v + s, e - s, "close"))
+		if (IEQ(v + s, e - s, "close"))
 			*closed = 1;
-		else if (ieq(v + s, e - s, "keep-alive"))
+		else if (IEQ(v + s, e - s, "keep-alive"))
 			req->keep_alive = 1;
 	}
 	if (*closed)
@@ -110,20 +154,20 @@ static int derive(struct http_request *req)
 		/* Dispatch on length first: most headers match none of these. */
 		switch (h->name_len) {
 		case 4:
-			if (ieq(h->name, 4, "host"))
+			if (IEQ(h->name, h->name_len, "host"))
 				hosts++;
 			break;
 		case 6:
-			if (ieq(h->name, 6, "expect") &&
-			    ieq(h->value, h->value_len, "100-continue"))
+			if (IEQ(h->name, h->name_len, "expect") &&
+			    IEQ(h->value, h->value_len, "100-continue"))
 				req->expect_continue = 1;
 			break;
 		case 10:
-			if (ieq(h->name, 10, "connection"))
+			if (IEQ(h->name, h->name_len, "connection"))
 				apply_connection(req, h->value, h->value_len, &closed);
 			break;
 		case 14:
-			if (ieq(h->name, 14, "content-length")) {
+			if (IEQ(h->name, h->name_len, "content-length")) {
 				/* Repeats are refused even when equal: two framing
 				 * headers are a smuggling signal, not a convenience. */
 				if (++lengths > 1)
@@ -134,7 +178,7 @@ static int derive(struct http_request *req)
 			}
 			break;
 		case 17:
-			if (ieq(h->name, 17, "transfer-encoding"))
+			if (IEQ(h->name, h->name_len, "transfer-encoding"))
 				te = 1;
 			break;
 		}
@@ -184,8 +228,7 @@ int http_parse_request(const char *buf, size_t len, struct http_request *req)
 	if (*p != '/')
 		return -400;
 	stop = end - p > HTTP_MAX_URI ? p + HTTP_MAX_URI + 1 : end;
-	while (p < stop && is_vchar(*p))
-		p++;
+	p = skip_vchar(p, stop);
 	if (p - tok > HTTP_MAX_URI)
 		return -414;
 	if (p == end)
@@ -197,18 +240,23 @@ int http_parse_request(const char *buf, size_t len, struct http_request *req)
 	p++;
 
 	/* Version: "HTTP/" DIGIT "." DIGIT CRLF; well-formed but not 1.0/1.1 is 505. */
-	for (i = 0; i < 8; i++, p++) {
-		if (p == end)
-			goto more;
-		if (i == 5 || i == 7) {
-			if (*p < '0' || *p > '9')
+	if (end - p >= 8 && memcmp(p, "HTTP/1.", 7) == 0 && (p[7] == '0' || p[7] == '1')) {
+		p += 8; /* the usual case */
+	} else {
+		/* byte by byte, so that a partial version is judged too */
+		for (i = 0; i < 8; i++, p++) {
+			if (p == end)
+				goto more;
+			if (i == 5 || i == 7) {
+				if (*p < '0' || *p > '9')
+					return -400;
+			} else if (*p != (unsigned char)"HTTP/x."[i]) {
 				return -400;
-		} else if (*p != (unsigned char)"HTTP/x."[i]) {
-			return -400;
+			}
 		}
+		if (p[-3] != '1' || (p[-1] != '0' && p[-1] != '1'))
+			return -505;
 	}
-	if (p[-3] != '1' || (p[-1] != '0' && p[-1] != '1'))
-		return -505;
 	req->minor_version = p[-1] - '0';
 	if (p == end)
 		goto more;
@@ -248,8 +296,7 @@ int http_parse_request(const char *buf, size_t len, struct http_request *req)
 		while (p < end && is_ows(*p))
 			p++;
 		v = p;
-		while (p < end && is_field(*p))
-			p++;
+		p = skip_field(p, end);
 		if (p == end)
 			goto more;
 		if (*p != '\r')
@@ -281,13 +328,7 @@ const struct http_header *http_find_header(const struct http_request *req,
 	size_t i, n = strlen(name);
 	for (i = 0; i < req->num_headers; i++) {
 		const struct http_header *h = &req->headers[i];
-		size_t j;
-		if (h->name_len != n)
-			continue;
-		for (j = 0; j < n; j++)
-			if (lower((unsigned char)h->name[j]) != lower((unsigned char)name[j]))
-				break;
-		if (j == n)
+		if (h->name_len == n && ieq_n(h->name, name, n))
 			return h;
 	}
 	return NULL;
@@ -305,7 +346,7 @@ void http_split_target(const char *target, size_t len,
 		*query_len = len - *path_len - 1;
 	} else {
 		*path_len = len;
-		*query = target + len;
+		*query = len ? target + len : target; /* no arithmetic on a NULL target */
 		*query_len = 0;
 	}
 }

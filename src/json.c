@@ -21,7 +21,7 @@ void buf_free(struct buf *b)
 	buf_init(b);
 }
 
-int buf_reserve(struct buf *b, size_t extra)
+int buf_grow(struct buf *b, size_t extra)
 {
 	if (b->failed)
 		return -1;
@@ -44,26 +44,6 @@ fail:
 	 * so a half-written document is never mistaken for a whole one. */
 	b->failed = 1;
 	return -1;
-}
-
-void buf_append(struct buf *b, const char *s, size_t n)
-{
-	if (n == 0 || buf_reserve(b, n) < 0)
-		return;
-	memcpy(b->data + b->len, s, n);
-	b->len += n;
-}
-
-void buf_puts(struct buf *b, const char *s)
-{
-	buf_append(b, s, strlen(s));
-}
-
-void buf_putc(struct buf *b, char c)
-{
-	if (buf_reserve(b, 1) < 0)
-		return;
-	b->data[b->len++] = c;
 }
 
 /* ---- integers --------------------------------------------------------- */

@@ -1,6 +1,9 @@
 /* Unit tests for http_parse.c. Every input is parsed from the very end of a
  * mapping that is followed by a PROT_NONE page, so reading one byte past the
  * input segfaults instead of passing silently. */
+#ifndef _GNU_SOURCE
+#define _GNU_SOURCE /* mmap flags, fileno */
+#endif
 #include "check.h"
 #include "http_parse.h"
 #include <stdlib.h>

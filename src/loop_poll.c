@@ -1,4 +1,7 @@
+/* Portable backend: poll(2) over a dense descriptor array. Used where epoll
+ * is missing, or when built with -DSHARDID_LOOP_POLL. */
 #include "loop.h"
+#if defined(SHARDID_LOOP_POLL) || !defined(__linux__)
 
 #include <poll.h>
 #include <stdlib.h>
@@ -102,3 +105,5 @@ int loop_wait(struct loop *l, int timeout_ms)
 	}
 	return ready;
 }
+
+#endif
