@@ -10,7 +10,7 @@ SAN      := -fsanitize=address,undefined -fno-omit-frame-pointer -fno-sanitize-r
 CFLAGS_T := -std=c11 -D_GNU_SOURCE -DSHARDID_VERSION='"test"' -DSHARDID_TEST_HOOKS=1 \
             -Wall -Wextra -g -O1 -Isrc $(SAN)
 
-.PHONY: all run test unit asan blackbox bench fuzz clean
+.PHONY: all run test unit asan blackbox bench fuzz fuzz-replay clean
 all: $(BIN)
 
 $(BIN): $(SRC)
@@ -42,7 +42,15 @@ blackbox: $(BIN) build/shardid-asan
 	@scripts/test-deps
 	python3 -m pytest -q tests/blackbox
 
-test: unit blackbox
+fuzz-replay:
+	@scripts/fuzz-replay
+
+fuzz:
+	scripts/fuzz $(FUZZ_SECONDS)
+
+test: unit fuzz-replay blackbox
+
+FUZZ_SECONDS ?= 60
 
 bench: $(BIN)
 	scripts/bench

@@ -59,7 +59,11 @@ struct http_request {
  *            -414 target longer than HTTP_MAX_URI;
  *            -431 head longer than HTTP_MAX_HEAD or more than HTTP_MAX_HEADERS;
  *            -505 "HTTP/d.d" other than 1.0 and 1.1.
- * *req is filled as parsing goes; only a return > 0 leaves it complete. */
+ * *req is filled as parsing goes; only a return > 0 leaves it complete.
+ * Each call costs O(head bytes). Against a client that trickles one byte per
+ * packet the caller may skip calls until the new bytes contain '\n' or len
+ * reaches HTTP_MAX_HEAD: a head only completes at a '\n', and skipping merely
+ * delays an error to the next line end. */
 int http_parse_request(const char *buf, size_t len, struct http_request *req);
 
 /* Case-insensitive header lookup; NULL when absent. */

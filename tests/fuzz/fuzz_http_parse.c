@@ -20,6 +20,42 @@ static int inside(const char *p, size_t n, const char *buf, size_t len)
 	return p >= buf && p + n <= buf + len;
 }
 
+/* The grammar, restated byte by byte, as an oracle for the parser's
+ * word-at-a-time scans: what it accepted must really be clean. */
+static int clean_target(const char *t, size_t n)
+{
+	size_t i;
+	for (i = 0; i < n; i++)
+		if ((unsigned char)t[i] < 0x21 || (unsigned char)t[i] > 0x7E)
+			return 0;
+	return n > 0 && t[0] == '/';
+}
+
+static int clean_value(const char *v, size_t n)
+{
+	size_t i;
+	for (i = 0; i < n; i++) {
+		unsigned char c = (unsigned char)v[i];
+		if ((c < 0x20 && c != '\t') || c == 0x7F)
+			return 0;
+	}
+	/* OWS is stripped at both ends */
+	return n == 0 || (v[0] != ' ' && v[0] != '\t' && v[n - 1] != ' ' && v[n - 1] != '\t');
+}
+
+static int clean_name(const char *s, size_t n)
+{
+	static const char tc[] = "!#$%&'*+-.^_`|~";
+	size_t i;
+	for (i = 0; i < n; i++) {
+		unsigned char c = (unsigned char)s[i];
+		if (!((c >= '0' && c <= '9') || (c >= 'a' && c <= 'z') ||
+		      (c >= 'A' && c <= 'Z') || (c && memchr(tc, c, sizeof tc - 1))))
+			return 0;
+	}
+	return n > 0;
+}
+
 /* Exercises the target helpers the router calls on every request. */
 static void helpers(const struct http_request *req)
 {
@@ -52,10 +88,14 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 		MUST(req.num_headers <= HTTP_MAX_HEADERS);
 		MUST(req.content_length >= -1 && req.content_length <= HTTP_MAX_BODY);
 		MUST(req.minor_version == 0 || req.minor_version == 1);
+		MUST(clean_name(req.method_str, req.method_len));
+		MUST(clean_target(req.target, req.target_len));
 		for (i = 0; i < req.num_headers; i++) {
 			const struct http_header *h = &req.headers[i];
 			MUST(h->name_len > 0 && inside(h->name, h->name_len, buf, (size_t)r));
 			MUST(inside(h->value, h->value_len, buf, (size_t)r));
+			MUST(clean_name(h->name, h->name_len) && h->name[h->name_len] == ':');
+			MUST(clean_value(h->value, h->value_len));
 		}
 		helpers(&req);
 		/* The head ends exactly at r: r bytes suffice, r - 1 do not. */

@@ -2,6 +2,9 @@
  * directories (or files) named on the command line, so the corpus can be
  * replayed under gcc's sanitizers without clang. Each input is copied into a
  * buffer of exactly its size so ASan sees any over-read. */
+#ifndef _GNU_SOURCE
+#define _GNU_SOURCE /* mmap flags, fileno */
+#endif
 #include <dirent.h>
 #include <signal.h>
 #include <stdint.h>
