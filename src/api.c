@@ -6,6 +6,7 @@
 #include <string.h>
 
 #include "clock.h"
+#include "consul.h"
 #include "http_resp.h"
 #include "metrics.h"
 #include "seq.h"
@@ -266,12 +267,14 @@ static int next_snowflake(struct ctx *x, uint64_t *id, uint64_t *wait_ms)
 
 static int h_health(struct ctx *x)
 {
+	store_probe(store, x->r->mono_ms);
 	const char *problem = store->failure[0] ? store->failure :
 			      api_ownership_problem[0] ? api_ownership_problem : NULL;
 	body.len = 0;
 	if (problem) {
 		buf_puts(&body, "{\"status\":\"unhealthy\",");
 		key_str(&body, "reason", problem, strlen(problem));
+		consul_health(&body);
 		buf_putc(&body, '}');
 		return 503;
 	}
@@ -282,6 +285,7 @@ static int h_health(struct ctx *x)
 	key_u64(&body, "totalShards", cfg->total_shards);
 	buf_putc(&body, ',');
 	key_u64(&body, "uptime", (x->r->mono_ms - started_mono) / 1000);
+	consul_health(&body);
 	buf_putc(&body, '}');
 	return 200;
 }

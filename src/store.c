@@ -243,6 +243,17 @@ enum store_status store_snowflake(struct store *s, uint64_t now_ms, enum sf_stat
 	}
 }
 
+void store_probe(struct store *s, uint64_t now_mono_ms)
+{
+	if (!s->failure[0] || now_mono_ms - s->last_probe_ms < 1000)
+		return;
+	s->last_probe_ms = now_mono_ms;
+	/* Rewriting the current fence changes nothing: replay keeps the maximum. */
+	struct jrec r = { .kind = JREC_FENCE,
+			  .value = s->gen.fence_tick == UINT64_MAX ? 0 : s->gen.fence_tick };
+	persist(s, &r, 1);
+}
+
 static int by_name(const void *a, const void *b)
 {
 	const struct entity *x = *(struct entity *const *)a, *y = *(struct entity *const *)b;

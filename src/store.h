@@ -46,6 +46,7 @@ struct store {
 	uint64_t fence_ahead_ticks;   /* how far ahead of use the snowflake fence is written */
 	uint64_t compacted_bytes;     /* journal size after the last compaction */
 	char failure[160];            /* last storage error, "" when healthy */
+	uint64_t last_probe_ms;
 };
 
 /* Opens (and replays) the journal in dir; dir NULL = memory only. */
@@ -70,6 +71,9 @@ enum store_status store_delete(struct store *s, const char *name, size_t len);
  * otherwise *st tells the generator's answer. */
 enum store_status store_snowflake(struct store *s, uint64_t now_ms, enum sf_status *st,
 				  uint64_t *id, uint64_t *wait_ms);
+/* While the journal is failing, tries a harmless write (at most once a
+ * second) so health recovers without waiting for an ID request. */
+void store_probe(struct store *s, uint64_t now_mono_ms);
 /* Entities sorted by name (malloc'd array; caller frees). NULL on OOM. */
 struct entity **store_sorted(struct store *s);
 /* Value of iteration i of e. */
