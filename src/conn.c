@@ -291,10 +291,13 @@ void conn_drain(struct conn *c)
 {
 	if (c->list == LIST_PARKED)
 		return;  /* answered, with Connection: close, when its wait is over */
-	if (!out_pending(c) && !c->in_len) {
-		conn_close(c);
+	/* A request already received is answered (with Connection: close); an
+	 * incomplete one is dropped, since nothing of it is in flight yet. */
+	process(c);
+	if (c->list == LIST_PARKED)
 		return;
-	}
-	/* Requests already received are answered with Connection: close. */
-	advance(c, c->in_len > 0);
+	c->in_len = 0;
+	c->closing = 1;
+	if (flush(c) == 0)
+		schedule(c, 0);
 }
