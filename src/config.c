@@ -20,7 +20,7 @@ enum config_opt {
 	OPT_PORT, OPT_BIND, OPT_SHARD, OPT_TOTAL, OPT_DATA_DIR, OPT_LAYOUT,
 	OPT_MACHINE, OPT_TYPE, OPT_BATCH, OPT_CONSUL_URL, OPT_CONSUL_TOKEN,
 	OPT_SERVICE, OPT_CONTAINER_IP, OPT_ADMIN_TOKEN, OPT_LOG_LEVEL, OPT_MAX_CONNS,
-	OPT_COUNT
+	OPT_CONSUL_STRICT, OPT_COUNT
 };
 
 static const struct config_optdef {
@@ -51,7 +51,15 @@ static const struct config_optdef {
 			       "bearer token for init/reset/delete; unset: loopback clients only" },
 	[OPT_LOG_LEVEL]    = { "log-level", "LEVEL", "LOG_LEVEL", "info", "error, warn, info or debug" },
 	[OPT_MAX_CONNS]    = { "max-connections", "N", "MAX_CONNECTIONS", "10000", "connection cap (1..1000000)" },
+	[OPT_CONSUL_STRICT] = { "consul-strict", "[=BOOL]", "CONSUL_STRICT", "0",
+				"no IDs until the Consul shard lock is held (1/true or 0/false)" },
 };
+
+/* Flags that may stand alone: "--consul-strict" means "--consul-strict=1". */
+static int config_is_switch(enum config_opt o)
+{
+	return o == OPT_CONSUL_STRICT;
+}
 
 /* Where each raw value came from, so errors name what the operator typed. */
 struct config_ctx {
@@ -312,6 +320,14 @@ static enum config_result config_validate(struct config_ctx *x, struct config *c
 		return config_bad(x, OPT_CONTAINER_IP, "is not an address Consul can advertise: expected an IPv4 dotted quad other than 0.0.0.0, or empty to detect");
 
 	TRY(config_token(x, OPT_ADMIN_TOKEN, c->admin_token, sizeof c->admin_token));
+
+	const char *strict = x->val[OPT_CONSUL_STRICT] ? x->val[OPT_CONSUL_STRICT] : "0";
+	if (strcmp(strict, "1") == 0 || strcmp(strict, "true") == 0)
+		c->consul_strict = 1;
+	else if (strcmp(strict, "0") == 0 || strcmp(strict, "false") == 0)
+		c->consul_strict = 0;
+	else
+		return config_bad(x, OPT_CONSUL_STRICT, "is not a boolean: expected 1, true, 0 or false");
 #undef TRY
 	return CONFIG_OK;
 }
@@ -325,7 +341,10 @@ static void config_usage(FILE *f)
 	for (int o = 0; o < OPT_COUNT; o++) {
 		const struct config_optdef *d = &config_opts[o];
 		char flag[48];
-		snprintf(flag, sizeof flag, "--%s %s", d->flag, d->metavar);
+		if (config_is_switch((enum config_opt)o))
+			snprintf(flag, sizeof flag, "--%s%s", d->flag, d->metavar);
+		else
+			snprintf(flag, sizeof flag, "--%s %s", d->flag, d->metavar);
 		fprintf(f, "  %-26s %-18s default %-10s %s\n", flag, d->env, d->def, d->help);
 	}
 	fputs("  --help                     print this help and exit\n"
@@ -382,6 +401,8 @@ enum config_result config_load(struct config *c, int argc, char **argv,
 		}
 		if (eq) {
 			x.val[o] = eq + 1;
+		} else if (config_is_switch((enum config_opt)o)) {
+			x.val[o] = "1";
 		} else if (i + 1 < argc && strncmp(argv[i + 1], "--", 2) != 0) {
 			x.val[o] = argv[++i];
 		} else {
@@ -501,6 +522,7 @@ void config_describe(const struct config *c, char *out, size_t outlen)
 	config_kv(&l, "consul_url", c->consul_url[0] ? c->consul_url : "off");
 	config_kv(&l, "consul_token", c->consul_token[0] ? "set" : "unset");
 	config_kv(&l, "service_name", c->service_name);
+	config_kv(&l, "consul_strict", c->consul_strict ? "on" : "off");
 	config_kv(&l, "container_ip", c->container_ip[0] ? c->container_ip : "auto");
 	config_kv(&l, "admin_token", c->admin_token[0] ? "set" : "unset");
 	config_kv(&l, "log_level",

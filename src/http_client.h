@@ -78,6 +78,7 @@ struct http_result {
 };
 typedef void (*http_client_done_fn)(void *ud, const struct http_result *r);
 
+struct http_lookup;
 struct http_client {
 	char host[256];
 	unsigned port;
@@ -85,6 +86,7 @@ struct http_client {
 	char host_header[280];
 	struct sockaddr_storage addr;
 	socklen_t addr_len;         /* 0 until the host is resolved */
+	struct http_lookup *lookup; /* a name lookup in flight */
 
 	int fd;                     /* -1 when no connection */
 	int state;                  /* internal: idle / connecting / sending / receiving */
@@ -102,10 +104,12 @@ struct http_client {
 	char *body;                 /* decoded body handed to the callback */
 };
 
-/* Parses the URL and resolves the host (getaddrinfo: at startup only).
- * 0 ok; -1 when the URL is invalid (err says why); -2 when the URL is fine
- * but the host does not resolve yet (err says why; http_client_resolve later). */
+/* Parses the URL and allocates the buffers; no I/O. 0 ok, -1 with err. */
 int http_client_init(struct http_client *c, const char *url, char *err, size_t errlen);
+/* Finds the host's address without ever blocking the caller: a numeric IPv4
+ * host is immediate, a name is looked up (getaddrinfo) in a helper thread.
+ * Returns 0 once c has a fresh address, 1 while the lookup runs (call again
+ * later), -1 when it failed (err says why; calling again retries). */
 int http_client_resolve(struct http_client *c, char *err, size_t errlen);
 /* 1 while a request is in flight. */
 int http_client_busy(const struct http_client *c);

@@ -7,12 +7,14 @@
 #include "api.h"
 #include "clock.h"
 #include "config.h"
+#include "consul.h"
 #include "log.h"
 #include "metrics.h"
 #include "server.h"
 #include "store.h"
 
 #define DRAIN_MS 5000
+#define CONSUL_SHUTDOWN_MS 2000   /* deregister + release + destroy, in total */
 
 static void on_signal(int sig)
 {
@@ -67,9 +69,17 @@ int main(int argc, char **argv)
 		store_close(&store);
 		return 1;
 	}
+	/* Needs the server's loop; talks to Consul only from the first tick on. */
+	if (consul_init(&cfg, err, sizeof err) != 0) {
+		log_error("msg=\"cannot use Consul\" error=\"%s\"", err);
+		store_close(&store);
+		return 2;
+	}
+	server_on_tick(consul_tick);
 	log_info("msg=\"serving\" addr=%s:%u startup_ms=%llu", cfg.bind_addr, cfg.port,
 		 (unsigned long long)(clock_mono_ms() - started));
 	server_run(DRAIN_MS);
+	consul_shutdown(CONSUL_SHUTDOWN_MS);
 	store_close(&store);
 	log_info("msg=\"stopped\"");
 	return 0;

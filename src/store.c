@@ -119,6 +119,7 @@ static int persist(struct store *s, const struct jrec *recs, size_t n)
 	if (s->failure[0]) {
 		log_info("msg=\"journal writable again\"");
 		s->failure[0] = '\0';
+		s->last_probe_ms = 0;
 	}
 	uint64_t bytes = journal_bytes(s->journal);
 	if (bytes >= COMPACT_MIN_BYTES && bytes >= 2 * s->compacted_bytes) {
@@ -245,8 +246,15 @@ enum store_status store_snowflake(struct store *s, uint64_t now_ms, enum sf_stat
 
 void store_probe(struct store *s, uint64_t now_mono_ms)
 {
-	if (!s->failure[0] || now_mono_ms - s->last_probe_ms < 1000)
+	if (!s->failure[0])
 		return;
+	/* The first look only starts the clock: a probe right after a failed
+	 * reservation could squeeze a small record into the last free bytes. */
+	if (!s->last_probe_ms || now_mono_ms - s->last_probe_ms < 1000) {
+		if (!s->last_probe_ms)
+			s->last_probe_ms = now_mono_ms;
+		return;
+	}
 	s->last_probe_ms = now_mono_ms;
 	/* Rewriting the current fence changes nothing: replay keeps the maximum. */
 	struct jrec r = { .kind = JREC_FENCE,

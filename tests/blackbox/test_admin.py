@@ -9,11 +9,16 @@ def test_status_unknown_entity_is_404(srv):
     assert_error(srv.status(uniq()), 404)
 
 
+def fields(body, expected):
+    """The contract's fields must have these values (extra fields are tolerated)."""
+    assert {k: body.get(k, "<missing>") for k in expected} == expected, body
+
+
 def test_status_int(srv):
     e = uniq()
     srv.take(e, "int")
-    assert ok(srv.status(e)) == {"entityName": e, "dataType": "int", "shard": 1,
-                                 "currentValue": 1, "nextValue": 2}
+    fields(ok(srv.status(e)), {"entityName": e, "dataType": "int", "shard": 1,
+                               "currentValue": 1, "nextValue": 2})
 
 
 def test_status_int_shard_2_of_3(srv23):
@@ -48,8 +53,8 @@ def test_status_snowflake_after_batch(srv):
 def test_status_uuid_has_null_values(srv):
     e = uniq()
     srv.take(e, "uuid16")
-    assert ok(srv.status(e)) == {"entityName": e, "dataType": "uuid16", "shard": 1,
-                                 "currentValue": None, "nextValue": None}
+    fields(ok(srv.status(e)), {"entityName": e, "dataType": "uuid16", "shard": 1,
+                               "currentValue": None, "nextValue": None})
 
 
 def test_status_does_not_hand_out_values(srv):

@@ -121,7 +121,7 @@ def test_list_current_value_matches_status(servers):
     for name, t in [("a-int", "int"), ("b-long", "long"), ("c-sf", "snowflake"), ("d-uuid", "uuid12")]:
         ok(s.next_id(name, t))
         ok(s.next_id(name, t))
-    ok(s.init("e-fresh", "int", 50))
+    ok(s.init("e-fresh", "int", 50), 201)
     for e in ok(s.get("/api/list"))["entities"]:
         st = ok(s.status(e["entityName"]))
         assert e["currentValue"] == st["currentValue"], (e, st)

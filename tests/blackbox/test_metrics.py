@@ -136,3 +136,23 @@ def test_connections_open_gauge(msrv):
     smp = samples(scrape(msrv).body.decode())
     assert ("shardid_connections_open", frozenset()) in smp
     assert smp[("shardid_connections_open", frozenset())] >= 1
+
+
+@pytest.mark.parametrize("keyword", ["reserv", "fsync", "clock", "consul", "connections_open"])
+def test_spec_metric_families_present(msrv, keyword):
+    """SPEC 4: sequence reservations and fsyncs, clock-backwards waits,
+    connections open, Consul registration state."""
+    text = scrape(msrv).body.decode()
+    typed = [m.group(1) for m in map(TYPE_RE.match, text.splitlines()) if m]
+    assert any(keyword in name for name in typed), typed
+
+
+def test_reservations_and_fsyncs_grow_with_new_sequences(msrv):
+    def fam(part):
+        smp = samples(scrape(msrv).body.decode())
+        return sum(v for (n, _), v in smp.items() if part in n and n.endswith("_total"))
+    r0, f0 = fam("reserv"), fam("fsync")
+    for i in range(3):
+        msrv.take(f"fresh-seq-{i}", "int")
+    assert fam("reserv") >= r0 + 3
+    assert fam("fsync") > f0

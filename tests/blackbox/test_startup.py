@@ -46,6 +46,8 @@ BAD_ENV = [
     ("SHARD_ID", "-1", {}),
     ("SHARD_ID", "abc", {}),
     ("SHARD_ID", "1x", {}),
+    ("SHARD_ID", "", {}),
+    ("TOTAL_SHARDS", "2.5", {}),
     ("TOTAL_SHARDS", "0", {}),
     ("TOTAL_SHARDS", "1025", {}),
     ("SERVICE_PORT", "70000", {}),
@@ -77,6 +79,27 @@ def test_invalid_env_exits_2_naming_variable_and_value(var, value, extra, tmp_pa
     assert value in r.stderr, r.stderr
 
 
+RANGE_NAMED = [
+    ("TOTAL_SHARDS", "1025", ["1024"]),
+    ("SERVICE_PORT", "70000", ["65535"]),
+    ("MACHINE_ID", "70000", ["65535"]),
+    ("SHARD_ID", "4", ["3"]),
+    ("DEFAULT_DATA_TYPE", "INT", ["int", "uuid22"]),
+    ("SNOWFLAKE_LAYOUT", "bogus", ["sonyflake", "twitter", "custom"]),
+    ("LOG_LEVEL", "verbose", ["error", "warn", "info", "debug"]),
+]
+
+
+@pytest.mark.parametrize("var,value,tokens", RANGE_NAMED, ids=[f"{v}={x}" for v, x, _ in RANGE_NAMED])
+def test_invalid_env_error_names_accepted_range(var, value, tokens, tmp_path):
+    env = {"DATA_DIR": str(tmp_path / "data"), "TOTAL_SHARDS": "3", var: value}
+    r = run_bin([], env=env)
+    assert r.returncode == 2
+    rest = r.stderr.replace(f"{var}={value}", "").replace(f"'{value}'", "")
+    for t in tokens:                 # found in the explanation, not in the echoed input
+        assert t in rest, (t, r.stderr)
+
+
 BAD_FLAGS = [
     (["--shard", "0"], "SHARD_ID", "--shard"),
     (["--port", "70000"], "SERVICE_PORT", "--port"),
@@ -94,6 +117,17 @@ def test_invalid_flag_exits_2_naming_it(args, var, flag, tmp_path):
     assert r.returncode == 2, (r.returncode, r.stderr)
     assert var in r.stderr or flag in r.stderr, r.stderr
     assert args[1] in r.stderr, r.stderr
+
+
+def test_flag_without_value_exits_2(tmp_path):
+    r = run_bin(["--port"], env={"DATA_DIR": str(tmp_path / "d")})
+    assert r.returncode == 2, (r.returncode, r.stderr)
+    assert "--port" in r.stderr
+
+
+def test_flag_equals_form(servers):
+    s = servers(args=["--shard=3", "--total-shards=4"])
+    assert ok(s.get("/shard-info"))["shardId"] == 3
 
 
 def test_unknown_flag_exits_2(tmp_path):

@@ -1,0 +1,341 @@
+"""Consul integration (SPEC section 7) against a real agent.
+
+A throw-away `consul agent -dev` (tests/consul_agent.py; the binary comes from
+scripts/consul-build) serves the whole module; every test uses its own
+SERVICE_NAME, so service IDs and lock keys never meet across tests. Timings
+the tests rely on: shardid renews its session (TTL 10 s) every ~3.3 s, Consul
+invalidates an unrenewed session after up to twice the TTL and then keeps the
+key for the 5 s lock delay; a standby asks for the lock every second.
+"""
+import base64
+import json
+import signal
+import sys
+import time
+
+import pytest
+
+from bbutil import REPO, free_port, run_bin, uniq
+
+sys.path.insert(0, str(REPO / "tests"))
+from consul_agent import ConsulAgent, find_consul_binary  # noqa: E402
+
+SESSION_TTL_S = 10
+LOCK_DELAY_S = 5
+
+
+@pytest.fixture(scope="module")
+def consul_bin():
+    try:
+        return find_consul_binary(build=True)
+    except Exception as e:  # no Go toolchain, no network for the module proxy, ...
+        pytest.skip(f"no Consul agent available: {e}")
+
+
+@pytest.fixture(scope="module")
+def agent(consul_bin):
+    a = ConsulAgent(binary=consul_bin)
+    a.start()
+    yield a
+    a.stop()
+
+
+@pytest.fixture
+def name():
+    return uniq("sid").replace("-", "")   # SERVICE_NAME: [A-Za-z0-9._-], short
+
+
+def wait_until(fn, timeout, what, interval=0.1):
+    """Polls fn until it returns something truthy; returns that value."""
+    deadline = time.monotonic() + timeout
+    last = None
+    while True:
+        try:
+            last = fn()
+        except (OSError, ValueError) as e:   # agent restarting, connection refused, ...
+            last = e
+        else:
+            if last:
+                return last
+        if time.monotonic() > deadline:
+            raise AssertionError(f"timed out after {timeout}s waiting for {what}; last: {last!r}")
+        time.sleep(interval)
+
+
+def start(servers, url, name, shard=1, total=1, env=None, args=None):
+    e = {"CONSUL_URL": url, "SERVICE_NAME": name, "CONTAINER_IP": "127.0.0.1",
+         "SHARD_ID": shard, "TOTAL_SHARDS": total}
+    e.update(env or {})
+    return servers(env=e, args=args)
+
+
+def health(s):
+    r = s.get("/health")
+    return r.status, r.json
+
+
+def consul_state(s):
+    return health(s)[1].get("consul", {})
+
+
+def lock_held(s):
+    st, body = health(s)
+    return st == 200 and body.get("consul", {}).get("lock") == "held"
+
+
+def kv_entry(agent, key):
+    st, val = agent.request("GET", f"/v1/kv/{key}")
+    return val[0] if st == 200 and val else None
+
+
+def kv_holder(agent, key):
+    """(session, decoded holder JSON) of the lock key, or (None, None)."""
+    e = kv_entry(agent, key)
+    if not e or not e.get("Session"):
+        return None, None
+    return e["Session"], json.loads(base64.b64decode(e["Value"] or ""))
+
+
+def passing(agent, name):
+    return agent.get(f"/v1/health/service/{name}?passing")
+
+
+def metric(s, name):
+    for line in s.get("/metrics").body.decode().splitlines():
+        if line.startswith(name + " "):
+            return float(line.split()[1])
+    raise AssertionError(f"metric {name} not found")
+
+
+def sessions_named(agent, sname):
+    return [x for x in agent.get("/v1/session/list") if x.get("Name") == sname]
+
+
+def closed_port():
+    """A loopback port where nothing listens (connections are refused)."""
+    return free_port()
+
+
+# --------------------------------------------------------------------------- #
+@pytest.mark.timeout(40)
+def test_registration_address_port_tags_meta_and_passing_check(servers, agent, name):
+    s = start(servers, agent.url, name, shard=2, total=3)
+    sid = f"{name}-shard-2"
+    entries = wait_until(lambda: passing(agent, name), 10, "a passing instance")
+    assert len(entries) == 1, entries
+    svc = entries[0]["Service"]
+    assert svc["ID"] == sid
+    assert svc["Service"] == name
+    assert svc["Address"] == "127.0.0.1"
+    assert svc["Port"] == s.port
+    assert svc["Tags"] == ["shard-2"]
+    version = run_bin(["--version"]).stdout.split()[1]
+    assert svc["Meta"] == {"shard_id": "2", "total_shards": "3", "version": version}
+
+    (check,) = [c for c in entries[0]["Checks"] if c["ServiceID"] == sid]
+    assert check["Type"] == "http" and check["Status"] == "passing"
+    d = check["Definition"]
+    assert d["HTTP"] == f"http://127.0.0.1:{s.port}/health"
+    assert d["Interval"] == "10s" and d["Timeout"] == "2s"
+    assert d["DeregisterCriticalServiceAfter"] == "1m0s"
+
+    # The service holds the shard: session + lock, and says so.
+    session, holder = wait_until(lambda: kv_holder(agent, f"{name}/shards/2")[0] and
+                                 kv_holder(agent, f"{name}/shards/2"), 5, "the lock")
+    assert holder["port"] == s.port and holder["pid"] == s.proc.pid
+    assert holder["service_id"] == sid and holder["shard"] == 2
+    (info,) = agent.get(f"/v1/session/info/{session}")
+    assert info["Name"] == sid and info["TTL"] == f"{SESSION_TTL_S}s"
+    assert info["Behavior"] == "delete"
+    assert info["LockDelay"] == LOCK_DELAY_S * 10**9
+    assert not info.get("NodeChecks") and not info.get("ServiceChecks")
+
+    st, body = health(s)
+    assert st == 200 and body["status"] == "healthy"
+    assert body["consul"] == {"registered": True, "lock": "held", "reachable": True,
+                              "strict": False}
+    assert metric(s, "shardid_consul_registered") == 1
+    assert metric(s, "shardid_shard_lock_held") == 1
+    assert s.next_id(uniq(), "int").status == 200
+
+    # Consul's own check (not just the initial status) reaches /health: it
+    # runs within one interval and records the answer.
+    def checked():
+        (c,) = [c for c in passing(agent, name)[0]["Checks"] if c["ServiceID"] == sid]
+        return "200 OK" in c["Output"] and c
+    wait_until(checked, 12, "Consul's first HTTP check", interval=0.5)
+
+
+def test_sigterm_deregisters_releases_and_destroys(servers, agent, name):
+    s = start(servers, agent.url, name)
+    sid = f"{name}-shard-1"
+    wait_until(lambda: lock_held(s) and consul_state(s).get("registered"), 5, "registration")
+    assert sid in agent.services()
+    assert len(sessions_named(agent, sid)) == 1
+
+    t0 = time.monotonic()
+    s.stop()   # SIGTERM; asserts exit 0
+    assert time.monotonic() - t0 < 3
+    assert sid not in agent.services()
+    assert passing(agent, name) == []
+    assert kv_holder(agent, f"{name}/shards/1") == (None, None)
+    assert sessions_named(agent, sid) == []
+    out = s.output()
+    assert "Consul: deregister done" in out and "Consul: release lock done" in out
+    assert "Consul: destroy session done" in out
+
+
+def test_sigint_also_deregisters(servers, agent, name):
+    s = start(servers, agent.url, name)
+    sid = f"{name}-shard-1"
+    wait_until(lambda: sid in agent.services(), 5, "registration")
+    s.stop(signal.SIGINT)
+    assert sid not in agent.services()
+
+
+@pytest.mark.timeout(40)
+def test_consul_started_after_shardid(servers, consul_bin, name):
+    port = closed_port()
+    s = start(servers, f"http://127.0.0.1:{port}", name)
+    # Serves without Consul, and says so.
+    st, body = health(s)
+    assert st == 200 and body["status"] == "healthy"
+    wait_until(lambda: consul_state(s).get("reachable") is False and
+               consul_state(s).get("lastError"), 3, "an unreachable Consul in /health")
+    assert consul_state(s)["registered"] is False
+    assert s.next_id(uniq(), "int").status == 200
+    assert metric(s, "shardid_consul_registered") == 0
+    assert "Consul request failed; retrying" in s.output()
+
+    late = ConsulAgent(binary=consul_bin)
+    try:
+        late.start(http_port=port)
+        sid = f"{name}-shard-1"
+        entries = wait_until(lambda: passing(late, name), 20, "registration once Consul is up")
+        assert entries[0]["Service"]["ID"] == sid and entries[0]["Service"]["Port"] == s.port
+        wait_until(lambda: lock_held(s), 5, "the lock")
+        st, body = health(s)
+        assert body["consul"]["reachable"] is True and "lastError" not in body["consul"]
+        assert "Consul reachable again" in s.output()
+        s.stop()
+        assert sid not in late.services()
+    finally:
+        late.stop()
+
+
+@pytest.mark.timeout(40)
+def test_agent_restart_that_lost_state_gets_registration_back(servers, agent, name):
+    s = start(servers, agent.url, name)
+    sid = f"{name}-shard-1"
+    wait_until(lambda: passing(agent, name), 5, "registration")
+    agent.restart(down_for=1.0)
+    assert sid not in agent.services()   # a dev agent forgets everything
+    entries = wait_until(lambda: passing(agent, name), 20, "re-registration after the restart")
+    assert entries[0]["Service"]["ID"] == sid
+    wait_until(lambda: kv_holder(agent, f"{name}/shards/1")[0], 5, "the lock re-acquired")
+    wait_until(lambda: lock_held(s), 5, "the lock held again")
+    assert s.next_id(uniq(), "int").status == 200
+
+
+@pytest.mark.timeout(40)
+def test_duplicate_shard_refuses_until_the_holder_stops(servers, agent, name):
+    a = start(servers, agent.url, name, shard=1, total=2)
+    wait_until(lambda: lock_held(a) and consul_state(a).get("registered"), 5, "first holder")
+    b = start(servers, agent.url, name, shard=1, total=2)
+
+    def refused():
+        st, body = health(b)
+        return st == 503 and body
+    body = wait_until(refused, 5, "the duplicate to report unhealthy")
+    assert body["status"] == "unhealthy"
+    assert "held by another instance" in body["reason"]
+    assert body["consul"]["lock"] == "held-elsewhere"
+    r = b.next_id(uniq(), "int")
+    assert r.status == 503 and r.json["error"] and "held by another" in r.json["message"]
+    assert b.batch(uniq(), 5, "long").status == 503
+    assert metric(b, "shardid_shard_lock_held") == 0
+    # The standby did not take over the registration of the same service ID.
+    assert agent.services()[f"{name}-shard-1"]["Port"] == a.port
+    assert a.next_id(uniq(), "int").status == 200
+
+    a.stop()
+    wait_until(lambda: lock_held(b), 8, "the standby to take over")
+    assert b.next_id(uniq(), "int").status == 200
+    entries = wait_until(lambda: [e for e in passing(agent, name)
+                                  if e["Service"]["Port"] == b.port], 8, "the standby registered")
+    assert entries[0]["Service"]["ID"] == f"{name}-shard-1"
+    assert kv_holder(agent, f"{name}/shards/1")[1]["port"] == b.port
+
+
+@pytest.mark.timeout(60)
+def test_kill9_holder_taken_over_after_session_ttl(servers, agent, name):
+    a = start(servers, agent.url, name)
+    wait_until(lambda: lock_held(a), 5, "first holder")
+    b = start(servers, agent.url, name)
+    wait_until(lambda: health(b)[0] == 503, 5, "the standby")
+
+    a.kill()
+    t0 = time.monotonic()
+    # The dead holder's session lives on until Consul expires it.
+    time.sleep(3)
+    assert health(b)[0] == 503 and b.next_id(uniq(), "int").status == 503
+    wait_until(lambda: lock_held(b), 2 * SESSION_TTL_S + LOCK_DELAY_S + 8, "takeover after the TTL",
+               interval=0.25)
+    took = time.monotonic() - t0
+    # Consul never invalidates a session before its TTL.
+    assert took >= SESSION_TTL_S, took
+    assert b.next_id(uniq(), "int").status == 200
+    wait_until(lambda: [e for e in passing(agent, name) if e["Service"]["Port"] == b.port], 8,
+               "the successor registered")
+
+
+@pytest.mark.timeout(30)
+def test_three_shards_register_and_never_collide(servers, agent, name):
+    # No CONTAINER_IP: the specific BIND_ADDR (127.0.0.1) is advertised.
+    shards = [start(servers, agent.url, name, shard=k, total=3, env={"CONTAINER_IP": None})
+              for k in (1, 2, 3)]
+    entries = wait_until(lambda: len(passing(agent, name)) == 3 and passing(agent, name), 10,
+                         "three passing instances")
+    by_tag = {e["Service"]["Tags"][0]: e["Service"] for e in entries}
+    assert sorted(by_tag) == ["shard-1", "shard-2", "shard-3"]
+    for k, s in enumerate(shards, 1):
+        svc = by_tag[f"shard-{k}"]
+        assert svc["ID"] == f"{name}-shard-{k}" and svc["Port"] == s.port
+        assert svc["Address"] == "127.0.0.1"
+        assert svc["Meta"]["shard_id"] == str(k) and svc["Meta"]["total_shards"] == "3"
+        wait_until(lambda: lock_held(s), 5, f"shard {k} lock")
+
+    for dtype in ("int", "long", "snowflake"):
+        entity = uniq(dtype)
+        seen = []
+        for _ in range(3):   # round-robin over the shards, as a client would
+            for s in shards:
+                r = s.batch(entity, 200, dtype)
+                assert r.status == 200, r
+                seen += [int(v) for v in r.json["values"]]
+        assert len(seen) == len(set(seen)), f"{dtype}: duplicate IDs across shards"
+
+
+def test_strict_mode_refuses_until_the_lock_is_held(servers, agent, name):
+    port = closed_port()
+    down = start(servers, f"http://127.0.0.1:{port}", name, args=["--consul-strict"])
+    st, body = health(down)
+    assert st == 503 and "strict mode" in body["reason"]
+    assert body["consul"]["strict"] is True and body["consul"]["lock"] == "unknown"
+    r = down.next_id(uniq(), "int")
+    assert r.status == 503 and "strict mode" in r.json["message"]
+    assert metric(down, "shardid_shard_lock_held") == 0
+
+    up = start(servers, agent.url, name + "b", env={"CONSUL_STRICT": "1"})
+    wait_until(lambda: lock_held(up), 5, "the strict instance to get its lock")
+    assert up.next_id(uniq(), "int").status == 200
+    assert consul_state(up)["strict"] is True
+
+
+def test_unresolvable_consul_host_still_serves(servers, name):
+    s = start(servers, "http://consul.invalid:8500", name)
+    assert health(s)[0] == 200
+    assert s.next_id(uniq(), "int").status == 200
+    assert consul_state(s)["reachable"] is False
+    wait_until(lambda: "cannot resolve consul.invalid" in s.output(), 5, "a log line about the name")
+    assert "cannot resolve consul.invalid" in consul_state(s)["lastError"]
