@@ -208,7 +208,7 @@ static int bind_entity(struct ctx *x, enum id_type t, struct entity **e)
 {
 	if (*e)
 		return 0;
-	enum store_status st = store_bind(store, x->entity, x->entity_len, t, e);
+	enum store_status st = store_bind(store, x->entity, x->entity_len, t, x->r->mono_ms, e);
 	if (st == STORE_MISMATCH)
 		return fail(400, "Type mismatch", "entity '%s' is bound to type %s, not %s",
 			    x->entity, id_type_name((*e)->type), id_type_name(t));
@@ -233,16 +233,26 @@ static int next_snowflake(struct ctx *x, uint64_t *id, uint64_t *wait_ms)
 {
 	struct api_resume *rs = x->r->resume;
 	enum sf_status sf;
-	enum store_status st = store_snowflake(store, x->r->now_ms, &sf, id, wait_ms);
-	if (st != STORE_OK)
-		return storage_error(st);
-	if (sf == SF_OK)
-		return 0;
-	if (sf == SF_EXHAUSTED)
-		return fail(503, "Snowflake time exhausted",
-			    "the clock is outside the %s layout's time range", cfg->layout.name);
+	int clock_behind;
+	for (;;) {
+		enum store_status st = store_snowflake(store, x->r->now_ms, &sf, id, wait_ms);
+		if (st != STORE_OK)
+			return storage_error(st);
+		if (sf == SF_OK)
+			return 0;
+		if (sf == SF_EXHAUSTED)
+			return fail(503, "Snowflake time exhausted",
+				    "the clock is outside the %s layout's time range", cfg->layout.name);
+		clock_behind = sf_tick_of(&cfg->layout, x->r->now_ms) < store->gen.last_tick;
+		if (clock_behind || *wait_ms > 1)
+			break;
+		/* The tick's sequence space is used up and the next tick is less
+		 * than a millisecond away: waiting here costs less than a trip
+		 * through the loop, and keeps millisecond layouts at full rate. */
+		metrics.sequence_waits++;
+		x->r->now_ms = clock_sleep_to_next_ms();
+	}
 	/* SF_WAIT: park, unless the clock has been behind for too long. */
-	int clock_behind = sf_tick_of(&cfg->layout, x->r->now_ms) < store->gen.last_tick;
 	if (!rs->waiting) {
 		rs->waiting = 1;
 		rs->wait_started_ms = x->r->mono_ms;
@@ -670,7 +680,7 @@ static int h_init(struct ctx *x)
 			return rc;
 	}
 	struct entity *e;
-	enum store_status st = store_init(store, x->entity, x->entity_len, t, start_i, &e);
+	enum store_status st = store_init(store, x->entity, x->entity_len, t, start_i, x->r->mono_ms, &e);
 	if (st == STORE_EXISTS)
 		return fail(409, "Entity exists", "entity '%s' already exists on shard %u",
 			    x->entity, cfg->shard_id);

@@ -47,6 +47,15 @@ uint64_t clock_mono_ms(void)
 	return (uint64_t)ts.tv_sec * 1000 + (uint64_t)ts.tv_nsec / 1000000;
 }
 
+uint64_t clock_sleep_to_next_ms(void)
+{
+	struct timespec ts;
+	clock_gettime(CLOCK_REALTIME, &ts);
+	struct timespec d = { 0, 1000000 - ts.tv_nsec % 1000000 };
+	nanosleep(&d, NULL);
+	return clock_wall_ms();
+}
+
 void clock_iso8601(uint64_t unix_ms, char out[32])
 {
 	time_t secs = (time_t)(unix_ms / 1000);

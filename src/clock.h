@@ -7,6 +7,8 @@
 
 uint64_t clock_wall_ms(void);   /* Unix time in ms */
 uint64_t clock_mono_ms(void);   /* monotonic ms, for timeouts */
+/* Sleeps until the wall clock reaches the next whole millisecond; returns it. */
+uint64_t clock_sleep_to_next_ms(void);
 /* Formats Unix ms as "YYYY-MM-DDTHH:MM:SS.mmmZ" (25 bytes incl. NUL). */
 void clock_iso8601(uint64_t unix_ms, char out[32]);
 

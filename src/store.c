@@ -8,13 +8,13 @@
 #include "log.h"
 #include "metrics.h"
 
-/* Segment sizes: small for cold entities so a restart wastes little, doubled
- * while an entity comes back for more within SEGMENT_HOT_MS, so that a hot
- * entity costs about one fsync per SEGMENT_HOT_MS. */
-#define SEGMENT_MIN     16
-#define SEGMENT_MAX     (UINT64_C(1) << 20)
-#define SEGMENT_HOT_MS  10000
-#define SEGMENT_COLD_MS 60000
+/* Segment sizes follow demand: each reservation covers what the entity used
+ * per second since the previous one, times SEGMENT_HORIZON_MS. A hot entity
+ * then costs one fsync per ~30 s (1,000 hot entities ~33 fsyncs/s), and a
+ * restart skips at most ~30 s worth of its values. */
+#define SEGMENT_MIN        16
+#define SEGMENT_MAX        (UINT64_C(1) << 20)
+#define SEGMENT_HORIZON_MS 30000
 /* Compact once the journal is this big and twice its last compacted size. */
 #define COMPACT_MIN_BYTES (UINT64_C(4) << 20)
 
@@ -70,7 +70,6 @@ static struct entity *insert(struct store *s, const char *name, size_t len, enum
 	memcpy(e->name, name, len);
 	e->type = type;
 	e->shape = seq_shape_make(s->shard, s->total, type);
-	e->segment = SEGMENT_MIN;
 	size_t b = e->hash & (s->nbuckets - 1);
 	e->next = s->buckets[b];
 	s->buckets[b] = e;
@@ -137,35 +136,69 @@ static int persist(struct store *s, const struct jrec *recs, size_t n)
 }
 
 enum store_status store_bind(struct store *s, const char *name, size_t len,
-			     enum id_type type, struct entity **out)
+			     enum id_type type, uint64_t now_mono_ms, struct entity **out)
 {
 	struct entity *e = store_find(s, name, len);
 	if (e) {
 		*out = e;
 		return e->type == type ? STORE_OK : STORE_MISMATCH;
 	}
-	return store_init(s, name, len, type, 0, out);
+	return store_init(s, name, len, type, 0, now_mono_ms, out);
+}
+
+static uint64_t min_u64(uint64_t a, uint64_t b) { return a < b ? a : b; }
+
+/* Where the next reservation of e ends when k iterations are wanted now. */
+static uint64_t reservation_mark(const struct entity *e, uint64_t k, uint64_t now_mono_ms)
+{
+	uint64_t count = seq_count(&e->shape);
+	uint64_t segment = SEGMENT_MIN;
+	if (e->last_reserve_ms) {
+		uint64_t used = e->next_i + k - e->reserved_from_i;
+		uint64_t elapsed = now_mono_ms - e->last_reserve_ms;
+		if (elapsed < 1000)
+			elapsed = 1000;  /* one burst is not a rate */
+		uint64_t want = used > SEGMENT_MAX ? SEGMENT_MAX : used * SEGMENT_HORIZON_MS / elapsed;
+		segment = want < SEGMENT_MIN ? SEGMENT_MIN : min_u64(want, SEGMENT_MAX);
+	}
+	/* Never reserve more than a small part of what is left, so restarts
+	 * cannot burn through a small int range. */
+	uint64_t left = count - e->next_i - k;
+	uint64_t cap = left / 16 >= SEGMENT_MIN ? left / 16 : min_u64(left, SEGMENT_MIN);
+	return e->next_i + k + min_u64(segment, cap);
 }
 
 enum store_status store_init(struct store *s, const char *name, size_t len,
-			     enum id_type type, uint64_t start_i, struct entity **out)
+			     enum id_type type, uint64_t start_i, uint64_t now_mono_ms,
+			     struct entity **out)
 {
 	if (store_find(s, name, len))
 		return STORE_EXISTS;
 	struct entity *e = insert(s, name, len, type);
 	if (!e)
 		return STORE_NOMEM;
-	struct jrec recs[2] = { rec(JREC_BIND, e, 0), rec(JREC_RESET, e, start_i) };
-	if (persist(s, recs, start_i ? 2 : 1) != 0) {
+	e->start_i = e->next_i = e->reserved_from_i = start_i;
+	struct jrec recs[3];
+	size_t n = 0;
+	recs[n++] = rec(JREC_BIND, e, 0);
+	if (start_i)
+		recs[n++] = rec(JREC_RESET, e, start_i);
+	uint64_t mark = start_i;
+	if (id_type_is_seq(type) && start_i < seq_count(&e->shape)) {
+		mark = reservation_mark(e, 0, now_mono_ms);
+		recs[n++] = rec(JREC_RESERVE, e, mark);
+	}
+	if (persist(s, recs, n) != 0) {
 		unlink_entity(s, e);
 		return STORE_UNAVAILABLE;
 	}
-	e->start_i = e->next_i = e->reserved_i = start_i;
+	if (mark > start_i)
+		metrics.seq_reservations++;
+	e->reserved_i = mark;
+	e->last_reserve_ms = now_mono_ms ? now_mono_ms : 1;
 	*out = e;
 	return STORE_OK;
 }
-
-static uint64_t min_u64(uint64_t a, uint64_t b) { return a < b ? a : b; }
 
 enum store_status store_take(struct store *s, struct entity *e, uint64_t k,
 			     uint64_t now_mono_ms, uint64_t *first_i)
@@ -174,24 +207,15 @@ enum store_status store_take(struct store *s, struct entity *e, uint64_t k,
 	if (k == 0 || e->next_i > count || k > count - e->next_i)
 		return STORE_EXHAUSTED;
 	if (k > e->reserved_i - e->next_i) {
-		/* Reserve what this request needs plus a segment for the next ones.
-		 * The read-modify-write happens here, inside one request, so no
-		 * other request can observe a half-made reservation. */
-		if (e->last_reserve_ms && now_mono_ms - e->last_reserve_ms < SEGMENT_HOT_MS)
-			e->segment = min_u64(e->segment * 2, SEGMENT_MAX);
-		else if (now_mono_ms - e->last_reserve_ms > SEGMENT_COLD_MS)
-			e->segment = SEGMENT_MIN;
-		/* Never reserve more than a small part of what is left, so restarts
-		 * cannot burn through a small int range. */
-		uint64_t left = count - e->next_i - k;
-		uint64_t cap = left / 16 >= SEGMENT_MIN ? left / 16 : min_u64(left, SEGMENT_MIN);
-		uint64_t extra = min_u64(e->segment, cap);
-		uint64_t mark = e->next_i + k + extra;
+		/* The read-modify-write of the mark happens here, inside one
+		 * request of a single-threaded loop: nothing can interleave. */
+		uint64_t mark = reservation_mark(e, k, now_mono_ms);
 		struct jrec r = rec(JREC_RESERVE, e, mark);
 		if (persist(s, &r, 1) != 0)
 			return STORE_UNAVAILABLE;
 		e->reserved_i = mark;
-		e->last_reserve_ms = now_mono_ms;
+		e->reserved_from_i = e->next_i;
+		e->last_reserve_ms = now_mono_ms ? now_mono_ms : 1;
 		metrics.seq_reservations++;
 	}
 	*first_i = e->next_i;
@@ -206,8 +230,7 @@ enum store_status store_reset(struct store *s, struct entity *e, uint64_t i, int
 	struct jrec r = rec(JREC_RESET, e, i);
 	if (persist(s, &r, 1) != 0)
 		return STORE_UNAVAILABLE;
-	e->start_i = e->next_i = e->reserved_i = i;
-	e->segment = SEGMENT_MIN;
+	e->start_i = e->next_i = e->reserved_i = e->reserved_from_i = i;
 	e->last_reserve_ms = 0;
 	return STORE_OK;
 }

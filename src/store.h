@@ -21,8 +21,8 @@ struct entity {
 	uint64_t start_i;             /* first iteration since creation or reset */
 	uint64_t next_i;              /* next iteration to hand out */
 	uint64_t reserved_i;          /* iterations below this are reserved on disk */
-	uint64_t segment;             /* iterations per reservation; adapts to demand */
-	uint64_t last_reserve_ms;     /* monotonic time of the last reservation */
+	uint64_t reserved_from_i;     /* next_i when the last reservation was made */
+	uint64_t last_reserve_ms;     /* monotonic time of it (0: none since start) */
 	uint64_t last_snowflake;      /* last snowflake handed out for it (0: none) */
 };
 
@@ -57,13 +57,16 @@ void store_close(struct store *s);
 struct entity *store_find(struct store *s, const char *name, size_t len);
 /* Finds the entity or creates it bound to `type` (durably). */
 enum store_status store_bind(struct store *s, const char *name, size_t len,
-			     enum id_type type, struct entity **out);
+			     enum id_type type, uint64_t now_mono_ms, struct entity **out);
 /* Hands out k consecutive iterations of a sequence entity, reserving a new
  * segment first when needed. *first_i gets the first one. */
 enum store_status store_take(struct store *s, struct entity *e, uint64_t k,
 			     uint64_t now_mono_ms, uint64_t *first_i);
+/* Creates an entity; a sequence gets its first small segment in the same
+ * journal write, so a new entity costs one fsync. */
 enum store_status store_init(struct store *s, const char *name, size_t len,
-			     enum id_type type, uint64_t start_i, struct entity **out);
+			     enum id_type type, uint64_t start_i, uint64_t now_mono_ms,
+			     struct entity **out);
 enum store_status store_reset(struct store *s, struct entity *e, uint64_t i, int force);
 enum store_status store_delete(struct store *s, const char *name, size_t len);
 /* Next snowflake at now_ms; writes a new time fence to the journal when the
