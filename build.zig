@@ -5,8 +5,9 @@ pub fn build(b: *std.Build) void {
     const target = b.standardTargetOptions(.{
         .default_target = .{ .cpu_arch = .x86_64, .os_tag = .linux, .abi = .musl },
     });
-    // ReleaseSafe keeps bounds/UB traps; C code gets -O2 plus hardening flags below.
-    const optimize = b.standardOptimizeOption(.{ .preferred_optimize_mode = .ReleaseSmall });
+    // Release by default (plain `zig build` would mean Debug); C code also gets
+    // -O2 and the hardening flags below.
+    const optimize = b.option(std.builtin.OptimizeMode, "optimize", "optimization mode") orelse .ReleaseFast;
     const version = b.option([]const u8, "version", "version string") orelse "0.1.0";
     const test_hooks = b.option(bool, "test-hooks", "compile test-only hooks (never in releases)") orelse false;
 
@@ -47,7 +48,21 @@ pub fn build(b: *std.Build) void {
             return std.mem.lessThan(u8, a, c);
         }
     }.lt);
-    exe.addCSourceFiles(.{ .root = b.path("src"), .files = files.items, .flags = flags.items });
+    // Start-up, configuration and Consul code is optimised for size, the
+    // request path for speed: the binary stays small without slowing IDs.
+    const cold = [_][]const u8{ "config.c", "consul.c", "http_client.c", "log.c", "main.c", "metrics.c", "idtype.c" };
+    var hot_files = std.ArrayList([]const u8).init(b.allocator);
+    var cold_files = std.ArrayList([]const u8).init(b.allocator);
+    for (files.items) |name| {
+        var is_cold = false;
+        for (cold) |c| is_cold = is_cold or std.mem.eql(u8, name, c);
+        (if (is_cold) &cold_files else &hot_files).append(name) catch @panic("oom");
+    }
+    var cold_flags = std.ArrayList([]const u8).init(b.allocator);
+    cold_flags.appendSlice(flags.items) catch @panic("oom");
+    cold_flags.append("-Os") catch @panic("oom");
+    exe.addCSourceFiles(.{ .root = b.path("src"), .files = hot_files.items, .flags = flags.items });
+    exe.addCSourceFiles(.{ .root = b.path("src"), .files = cold_files.items, .flags = cold_flags.items });
     exe.link_gc_sections = true;
     exe.root_module.strip = true;
     b.installArtifact(exe);

@@ -68,13 +68,55 @@ static const uint32_t crc32c_table[256] = {
 	0xbe2da0a5, 0x4c4623a6, 0x5f16d052, 0xad7d5351,
 };
 
-uint32_t crc32c(uint32_t crc, const void *data, size_t len)
+static uint32_t crc32c_sw(uint32_t crc, const uint8_t *p, size_t len)
 {
-	const uint8_t *p = data;
-	crc = ~crc;
 	while (len--)
 		crc = crc32c_table[(crc ^ *p++) & 0xff] ^ (crc >> 8);
-	return ~crc;
+	return crc;
+}
+
+#if defined(__x86_64__)
+#include <cpuid.h>
+/* SSE4.2 has a CRC32C instruction: replaying a large journal checks every
+ * byte, and this makes that about ten times cheaper. */
+#if defined(__clang__)
+__attribute__((target("crc32")))  /* clang names the feature on its own */
+#else
+__attribute__((target("sse4.2")))
+#endif
+static uint32_t crc32c_hw(uint32_t crc, const uint8_t *p, size_t len)
+{
+	uint64_t c = crc;
+	for (; len >= 8; p += 8, len -= 8) {
+		uint64_t v;
+		memcpy(&v, p, 8);
+		c = __builtin_ia32_crc32di(c, v);
+	}
+	crc = (uint32_t)c;
+	for (; len; p++, len--)
+		crc = __builtin_ia32_crc32qi(crc, *p);
+	return crc;
+}
+
+static int have_sse42(void)
+{
+	static int cached = -1;
+	if (cached < 0) {
+		unsigned a, b, c, d;
+		cached = __get_cpuid(1, &a, &b, &c, &d) && (c & bit_SSE4_2);
+	}
+	return cached;
+}
+#endif
+
+uint32_t crc32c(uint32_t crc, const void *data, size_t len)
+{
+	crc = ~crc;
+#if defined(__x86_64__)
+	if (have_sse42())
+		return ~crc32c_hw(crc, data, len);
+#endif
+	return ~crc32c_sw(crc, data, len);
 }
 
 /* ---- record encoding ---- */
