@@ -28,10 +28,10 @@
 #define ACQUIRE_EVERY_MS      1000    /* standby asking for the lock */
 #define SESSION_TTL_MS        (CONSUL_SESSION_TTL_S * 1000)
 
-enum op { OP_NONE, OP_RESOLVE, OP_REGISTER, OP_VERIFY, OP_SESSION, OP_ACQUIRE, OP_RENEW };
+enum op { OP_NONE, OP_RESOLVE, OP_CLEAR, OP_REGISTER, OP_VERIFY, OP_SESSION, OP_ACQUIRE, OP_RENEW };
 static const char *const op_names[] = {
-	"none", "resolve-host", "register", "verify-registration", "create-session", "acquire-lock",
-	"renew-session",
+	"none", "resolve-host", "clear-registration", "register", "verify-registration",
+	"create-session", "acquire-lock", "renew-session",
 };
 
 enum lock_state { LOCK_UNKNOWN, LOCK_HELD, LOCK_ELSEWHERE, LOCK_LOST };
@@ -53,6 +53,7 @@ static struct {
 	uint64_t rng;
 
 	int registered;
+	int cleared;                   /* stale entry of our service ID removed before registering */
 	uint64_t register_at, verify_at;
 
 	char session[64];
@@ -257,9 +258,16 @@ static void next_request(uint64_t mono)
 	else if (cs.session[0] && cs.lock != LOCK_HELD && mono >= cs.acquire_at)
 		req_acquire(mono);
 	/* Only an instance that may serve is advertised: a standby with the
-	 * same service ID would replace the holder's registration. */
-	else if (!cs.registered && !api_ownership_problem[0] && mono >= cs.register_at)
-		req_register(mono);
+	 * same service ID would replace the holder's registration. Consul keeps
+	 * the check status of an entry registered again under the same ID, so a
+	 * predecessor's (a crashed holder's) entry is removed first: the new
+	 * one starts out passing instead of inheriting "critical". */
+	else if (!cs.registered && !api_ownership_problem[0] && mono >= cs.register_at) {
+		if (cs.cleared)
+			req_register(mono);
+		else
+			req_simple(OP_CLEAR, mono, "PUT", "/v1/agent/service/deregister/%s", cs.service_id);
+	}
 	else if (cs.registered && mono >= cs.verify_at)
 		req_simple(OP_VERIFY, mono, "GET", "/v1/agent/service/%s", cs.service_id);
 }
@@ -331,7 +339,7 @@ static void lose_session(uint64_t mono)
 		log_warn("msg=\"shard lock lost: the Consul session is gone (expired, destroyed or the agent lost its state)\" key=%s",
 			 cs.lock_key);
 		cs.lock = LOCK_LOST;
-		cs.registered = 0;   /* re-registered once the lock is back */
+		cs.registered = cs.cleared = 0;   /* re-registered once the lock is back */
 	}
 }
 
@@ -340,6 +348,12 @@ static void answered(enum op op, const struct http_result *r, uint64_t mono)
 	switch (op) {
 	case OP_NONE:
 	case OP_RESOLVE:
+		break;
+	case OP_CLEAR:
+		/* 404: nothing to clear. Anything else: register regardless. */
+		if (r->status != 200 && r->status != 404)
+			refused(op, r, &cs.register_at, mono, 0);
+		cs.cleared = 1;
 		break;
 	case OP_REGISTER:
 		if (r->status != 200) {
@@ -357,7 +371,7 @@ static void answered(enum op op, const struct http_result *r, uint64_t mono)
 		} else if (r->status == 404) {
 			log_warn("msg=\"registration missing in Consul (agent restarted?); registering again\" service_id=%s",
 				 cs.service_id);
-			cs.registered = 0;
+			cs.registered = cs.cleared = 0;
 			cs.register_at = mono;
 		} else {
 			refused(op, r, &cs.verify_at, mono, CLIENT_ERROR_RETRY_MS);
@@ -396,7 +410,7 @@ static void answered(enum op op, const struct http_result *r, uint64_t mono)
 				log_warn("msg=\"shard lock is held by another instance; standing by\" key=%s",
 					 cs.lock_key);
 			cs.lock = LOCK_ELSEWHERE;
-			cs.registered = 0;
+			cs.registered = cs.cleared = 0;
 			cs.acquire_at = mono + ACQUIRE_EVERY_MS;
 		} else {
 			refused(op, r, &cs.acquire_at, mono, CLIENT_ERROR_RETRY_MS);

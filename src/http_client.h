@@ -116,9 +116,11 @@ int http_client_busy(const struct http_client *c);
 
 /* Starts a request. `headers` are extra header lines, each ending in CRLF
  * (may be NULL). With a loop the call returns at once and `done` runs from
- * the loop (or from http_client_tick on timeout); without one (loop NULL)
- * it blocks until done or the timeout and `done` has run on return.
- * Returns 0 when started, -1 when busy or out of memory (done not called). */
+ * the loop (or from http_client_tick on timeout) -- or already inside this
+ * call when the connection fails at once, so set up state first; without
+ * a loop (NULL) it blocks until done or the timeout. `done` may start the
+ * next request. Returns 0 when started, -1 when busy, without an address
+ * yet, or out of memory (then done is not called). */
 int http_client_request(struct http_client *c, struct loop *loop, uint64_t mono_ms,
 			const char *method, const char *path, const char *headers,
 			const char *body, size_t body_len, unsigned timeout_ms,

@@ -84,12 +84,13 @@ err:
 }
 
 /* At the cap a newcomer gets a short 503 and a close; the others keep going. */
+#define REFUSE_BODY "{\"error\":\"Too many connections\",\"message\":\"connection limit reached\"}"
 static void refuse(int fd)
 {
 	static const char msg[] =
 		"HTTP/1.1 503 Service Unavailable\r\nContent-Type: application/json\r\n"
-		"Content-Length: 72\r\nConnection: close\r\n\r\n"
-		"{\"error\":\"Too many connections\",\"message\":\"connection limit reached\"}\n\n";
+		"Content-Length: 71\r\nConnection: close\r\n\r\n" REFUSE_BODY;
+	_Static_assert(sizeof REFUSE_BODY - 1 == 71, "Content-Length of the refusal");
 	send(fd, msg, sizeof msg - 1, MSG_NOSIGNAL | MSG_DONTWAIT);
 	close(fd);
 	metrics.conns_refused++;
