@@ -89,8 +89,8 @@ static void refuse(int fd)
 {
 	static const char msg[] =
 		"HTTP/1.1 503 Service Unavailable\r\nContent-Type: application/json\r\n"
-		"Content-Length: 71\r\nConnection: close\r\n\r\n" REFUSE_BODY;
-	_Static_assert(sizeof REFUSE_BODY - 1 == 71, "Content-Length of the refusal");
+		"Content-Length: 69\r\nConnection: close\r\n\r\n" REFUSE_BODY;
+	_Static_assert(sizeof REFUSE_BODY - 1 == 69, "Content-Length of the refusal");
 	send(fd, msg, sizeof msg - 1, MSG_NOSIGNAL | MSG_DONTWAIT);
 	close(fd);
 	metrics.conns_refused++;
