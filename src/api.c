@@ -8,6 +8,7 @@
 #include "clock.h"
 #include "consul.h"
 #include "http_resp.h"
+#include "log.h"
 #include "metrics.h"
 #include "seq.h"
 #include "snowflake.h"
@@ -775,33 +776,39 @@ static int h_delete(struct ctx *x)
 	return 200;
 }
 
-static int h_parse(struct ctx *x)
+int api_describe_snowflake(struct buf *b, const char *text, size_t len)
 {
 	uint64_t id;
 	struct sf_parts p;
-	if (parse_uint(x->entity, x->entity_len, 0, UINT64_MAX, &id) != 0 ||
-	    sf_decompose(&cfg->layout, id, &p) != 0)
-		return fail(400, "Invalid snowflake",
-			    "id must be a decimal integer in 0..9223372036854775807");
+	if (parse_uint(text, len, 0, UINT64_MAX, &id) != 0 || sf_decompose(&cfg->layout, id, &p) != 0)
+		return -1;
 	char date[32];
 	clock_iso8601(p.unix_ms, date);
 	/* Machine IDs default to SHARD_ID (sonyflake) or SHARD_ID-1 (others). */
 	uint64_t shard = strcmp(cfg->layout.name, "sonyflake") == 0 ? p.machine : p.machine + 1;
+	buf_putc(b, '{');
+	json_key(b, "id");
+	json_u64_str(b, id);
+	buf_putc(b, ',');
+	key_u64(b, "timestamp", p.unix_ms);
+	buf_putc(b, ',');
+	key_str(b, "date", date, strlen(date));
+	buf_putc(b, ',');
+	key_u64(b, "machineId", p.machine);
+	buf_putc(b, ',');
+	key_u64(b, "shardId", shard);
+	buf_putc(b, ',');
+	key_u64(b, "sequence", p.seq);
+	buf_putc(b, '}');
+	return 0;
+}
+
+static int h_parse(struct ctx *x)
+{
 	body.len = 0;
-	buf_putc(&body, '{');
-	json_key(&body, "id");
-	json_u64_str(&body, id);
-	buf_putc(&body, ',');
-	key_u64(&body, "timestamp", p.unix_ms);
-	buf_putc(&body, ',');
-	key_str(&body, "date", date, strlen(date));
-	buf_putc(&body, ',');
-	key_u64(&body, "machineId", p.machine);
-	buf_putc(&body, ',');
-	key_u64(&body, "shardId", shard);
-	buf_putc(&body, ',');
-	key_u64(&body, "sequence", p.seq);
-	buf_putc(&body, '}');
+	if (api_describe_snowflake(&body, x->entity, x->entity_len) != 0)
+		return fail(400, "Invalid snowflake",
+			    "id must be a decimal integer in 0..9223372036854775807");
 	return 200;
 }
 
@@ -908,6 +915,14 @@ enum api_result api_handle(struct api_request *r, struct buf *out, uint64_t *wai
 				"text/plain; version=0.0.4; charset=utf-8" : NULL,
 		.extra_headers = x.extra_headers,
 	};
+	size_t before = out->len;
 	http_resp_write(out, status, &o, body.data, body.len);
+	if (cfg->access_log) {
+		char path[256];
+		log_quote(path, sizeof path, r->http->target, r->http->target_len);
+		log_info("msg=request method=%.*s target=%s status=%d bytes=%zu client=%s",
+			 (int)r->http->method_len, r->http->method_str, path, status,
+			 out->len - before, r->peer_loopback ? "loopback" : "remote");
+	}
 	return API_DONE;
 }

@@ -43,5 +43,8 @@ enum api_result api_handle(struct api_request *r, struct buf *out, uint64_t *wai
 /* Error response for a request the parser rejected (status 400..505). */
 void api_protocol_error(struct buf *out, int status);
 void api_resume_reset(struct api_resume *rs);
+/* The parse-snowflake JSON for a decimal id under the configured layout
+ * (also `shardid parse`). 0 ok, -1 not a valid id. */
+int api_describe_snowflake(struct buf *b, const char *text, size_t len);
 
 #endif

@@ -20,7 +20,7 @@ enum config_opt {
 	OPT_PORT, OPT_BIND, OPT_SHARD, OPT_TOTAL, OPT_DATA_DIR, OPT_LAYOUT,
 	OPT_MACHINE, OPT_TYPE, OPT_BATCH, OPT_CONSUL_URL, OPT_CONSUL_TOKEN,
 	OPT_SERVICE, OPT_CONTAINER_IP, OPT_ADMIN_TOKEN, OPT_LOG_LEVEL, OPT_MAX_CONNS,
-	OPT_CONSUL_STRICT, OPT_COUNT
+	OPT_CONSUL_STRICT, OPT_ACCESS_LOG, OPT_COUNT
 };
 
 static const struct config_optdef {
@@ -53,12 +53,14 @@ static const struct config_optdef {
 	[OPT_MAX_CONNS]    = { "max-connections", "N", "MAX_CONNECTIONS", "10000", "connection cap (1..1000000)" },
 	[OPT_CONSUL_STRICT] = { "consul-strict", "[=BOOL]", "CONSUL_STRICT", "0",
 				"no IDs until the Consul shard lock is held (1/true or 0/false)" },
+	[OPT_ACCESS_LOG]   = { "access-log", "[=BOOL]", "ACCESS_LOG", "0",
+			       "log one line per request (1/true or 0/false)" },
 };
 
 /* Flags that may stand alone: "--consul-strict" means "--consul-strict=1". */
 static int config_is_switch(enum config_opt o)
 {
-	return o == OPT_CONSUL_STRICT;
+	return o == OPT_CONSUL_STRICT || o == OPT_ACCESS_LOG;
 }
 
 /* Where each raw value came from, so errors name what the operator typed. */
@@ -225,6 +227,19 @@ static const char *config_consul_url_problem(const char *u)
 	return NULL;
 }
 
+/* Switches: 1/true or 0/false (a bare flag already became "1"). */
+static enum config_result config_bool(struct config_ctx *x, enum config_opt o, int *out)
+{
+	const char *v = x->val[o] ? x->val[o] : "0";
+	if (strcmp(v, "1") == 0 || strcmp(v, "true") == 0)
+		*out = 1;
+	else if (strcmp(v, "0") == 0 || strcmp(v, "false") == 0)
+		*out = 0;
+	else
+		return config_bad(x, o, "is not a boolean: expected 1, true, 0 or false");
+	return CONFIG_OK;
+}
+
 static enum config_result config_validate(struct config_ctx *x, struct config *c)
 {
 	enum config_result rc;
@@ -321,13 +336,8 @@ static enum config_result config_validate(struct config_ctx *x, struct config *c
 
 	TRY(config_token(x, OPT_ADMIN_TOKEN, c->admin_token, sizeof c->admin_token));
 
-	const char *strict = x->val[OPT_CONSUL_STRICT] ? x->val[OPT_CONSUL_STRICT] : "0";
-	if (strcmp(strict, "1") == 0 || strcmp(strict, "true") == 0)
-		c->consul_strict = 1;
-	else if (strcmp(strict, "0") == 0 || strcmp(strict, "false") == 0)
-		c->consul_strict = 0;
-	else
-		return config_bad(x, OPT_CONSUL_STRICT, "is not a boolean: expected 1, true, 0 or false");
+	TRY(config_bool(x, OPT_CONSUL_STRICT, &c->consul_strict));
+	TRY(config_bool(x, OPT_ACCESS_LOG, &c->access_log));
 #undef TRY
 	return CONFIG_OK;
 }
@@ -523,6 +533,7 @@ void config_describe(const struct config *c, char *out, size_t outlen)
 	config_kv(&l, "consul_token", c->consul_token[0] ? "set" : "unset");
 	config_kv(&l, "service_name", c->service_name);
 	config_kv(&l, "consul_strict", c->consul_strict ? "on" : "off");
+	config_kv(&l, "access_log", c->access_log ? "on" : "off");
 	config_kv(&l, "container_ip", c->container_ip[0] ? c->container_ip : "auto");
 	config_kv(&l, "admin_token", c->admin_token[0] ? "set" : "unset");
 	config_kv(&l, "log_level",

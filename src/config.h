@@ -27,6 +27,7 @@ struct config {
 	char admin_token[256];     /* ADMIN_TOKEN   --admin-token ("" = loopback only) */
 	int log_level;             /* LOG_LEVEL     --log-level (LOG_ERROR..LOG_DEBUG) */
 	unsigned max_conns;        /* MAX_CONNECTIONS --max-connections */
+	int access_log;            /* ACCESS_LOG    --access-log: one log line per request */
 	int consul_strict;         /* CONSUL_STRICT --consul-strict: no IDs until the shard lock is held */
 };
 

@@ -80,3 +80,37 @@ void log_at(int level, const char *fmt, ...)
 	}
 	errno = saved_errno;
 }
+
+void log_quote(char *out, size_t cap, const char *s, size_t n)
+{
+	static const char hex[] = "0123456789abcdef";
+	size_t o = 0;
+	if (cap < 3) {
+		if (cap)
+			out[0] = '\0';
+		return;
+	}
+	out[o++] = '"';
+	for (size_t i = 0; i < n; i++) {
+		unsigned char ch = (unsigned char)s[i];
+		char tmp[4];
+		size_t k = 0;
+		if (ch == '"' || ch == '\\') {
+			tmp[k++] = '\\';
+			tmp[k++] = (char)ch;
+		} else if (ch < 0x20 || ch >= 0x7f) {
+			tmp[k++] = '\\';
+			tmp[k++] = 'x';
+			tmp[k++] = hex[ch >> 4];
+			tmp[k++] = hex[ch & 15];
+		} else {
+			tmp[k++] = (char)ch;
+		}
+		if (o + k + 2 > cap)
+			break;  /* cut, but still a well-formed quoted value */
+		memcpy(out + o, tmp, k);
+		o += k;
+	}
+	out[o++] = '"';
+	out[o] = '\0';
+}

@@ -1,6 +1,7 @@
 /* One logfmt line per event on stderr: ts=... level=... msg="..." k=v ... */
 #ifndef LOG_H
 #define LOG_H
+#include <stddef.h>
 
 enum { LOG_ERROR, LOG_WARN, LOG_INFO, LOG_DEBUG };
 extern int log_level;
@@ -9,6 +10,9 @@ int log_level_parse(const char *s);
 /* fmt is printf-style and should produce `msg="..." key=value ...` pairs
  * after the ts/level prefix the logger adds. */
 void log_at(int level, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+/* Writes s as a logfmt quoted value ("..." with \" and \\ escaped, other
+ * bytes outside printable ASCII as \xNN) into out; always NUL-terminates. */
+void log_quote(char *out, size_t cap, const char *s, size_t n);
 #define log_error(...) log_at(LOG_ERROR, __VA_ARGS__)
 #define log_warn(...)  log_at(LOG_WARN, __VA_ARGS__)
 #define log_info(...)  log_at(LOG_INFO, __VA_ARGS__)

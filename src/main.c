@@ -32,6 +32,21 @@ static void install_signals(void)
 	signal(SIGPIPE, SIG_IGN);
 }
 
+/* `shardid parse <id> [flags]`: decode a snowflake with the configured layout. */
+static int cmd_parse(const struct config *cfg, const char *id)
+{
+	struct buf b;
+	buf_init(&b);
+	api_init(cfg, NULL, 0);
+	int rc = api_describe_snowflake(&b, id, strlen(id));
+	if (rc == 0)
+		printf("%.*s\n", (int)b.len, b.data);
+	else
+		fprintf(stderr, "shardid: '%s' is not a snowflake: expected a decimal integer in 0..9223372036854775807\n", id);
+	buf_free(&b);
+	return rc == 0 ? 0 : 2;
+}
+
 int main(int argc, char **argv)
 {
 	static struct config cfg;
@@ -39,7 +54,16 @@ int main(int argc, char **argv)
 	char err[512];
 	uint64_t started = clock_mono_ms();
 
-	switch (config_load(&cfg, argc, argv, err, sizeof err)) {
+	/* Subcommands take the same flags and environment as the server. */
+	const char *cmd = argc > 1 && (strcmp(argv[1], "parse") == 0 ||
+				       strcmp(argv[1], "check-config") == 0) ? argv[1] : NULL;
+	int skip = !cmd ? 0 : strcmp(cmd, "parse") == 0 ? 2 : 1;
+	if (cmd && skip == 2 && argc < 3) {
+		fprintf(stderr, "shardid: usage: shardid parse <id> [flags]\n");
+		return 2;
+	}
+	/* config_load skips its argv[0]: hand it the word before the flags. */
+	switch (config_load(&cfg, argc - skip, argv + skip, err, sizeof err)) {
 	case CONFIG_OK:
 		break;
 	case CONFIG_EXIT_OK:
@@ -51,6 +75,12 @@ int main(int argc, char **argv)
 
 	char desc[1024];
 	config_describe(&cfg, desc, sizeof desc);
+	if (cmd && skip == 2)
+		return cmd_parse(&cfg, argv[2]);
+	if (cmd) {
+		printf("configuration ok: %s\n", desc);
+		return 0;
+	}
 	log_info("msg=\"starting shardid %s\" %s", SHARDID_VERSION, desc);
 
 	if (store_open(&store, cfg.data_dir, cfg.shard_id, cfg.total_shards, &cfg.layout,
