@@ -48,7 +48,11 @@ fuzz-replay:
 fuzz:
 	scripts/fuzz $(FUZZ_SECONDS)
 
-test: unit fuzz-replay blackbox
+# Every suite runs even when an earlier one fails, so each prints its summary.
+test:
+	@rc=0; $(MAKE) --no-print-directory unit || rc=1; \
+	$(MAKE) --no-print-directory fuzz-replay || rc=1; \
+	$(MAKE) --no-print-directory blackbox || rc=1; exit $$rc
 
 FUZZ_SECONDS ?= 60
 

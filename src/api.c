@@ -881,8 +881,6 @@ static int dispatch(struct ctx *x, const struct route **matched)
 	if (!rt)
 		return fail(404, "Not found", "no route for this path; see GET /api/types and the README");
 	x->route = rt->id;
-	if (h->method == HTTP_OTHER)
-		return fail(501, "Not implemented", "method not implemented");
 	if (!(rt->methods & (1 << h->method))) {
 		x->extra_headers = rt->allow_header;
 		return fail(405, "Method not allowed", "use %s for this path", rt->allow);

@@ -12,8 +12,9 @@ void loop_destroy(struct loop *l);
 int loop_add(struct loop *l, int fd, int mask, loop_fn fn, void *ud);
 void loop_set(struct loop *l, int fd, int mask);
 void loop_del(struct loop *l, int fd);
-/* Waits up to timeout_ms and dispatches ready callbacks. Returns the number of
- * ready descriptors, or -1 (EINTR included). */
-int loop_wait(struct loop *l, int timeout_ms);
+/* Waits up to timeout_ms, calls woke() (when not NULL: the place to read the
+ * clock once for this iteration, before any callback runs), then dispatches
+ * ready callbacks. Returns the number of ready descriptors, or -1 (EINTR too). */
+int loop_wait(struct loop *l, int timeout_ms, void (*woke)(void));
 
 #endif

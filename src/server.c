@@ -204,8 +204,7 @@ void server_run(unsigned drain_ms)
 		}
 		if (conn_env.draining && (conn_env.open == 0 || conn_env.mono_ms >= drain_deadline))
 			break;
-		loop_wait(conn_env.loop, next_timeout());
-		read_clock();
+		loop_wait(conn_env.loop, next_timeout(), read_clock);
 		run_timers();
 		if (tick_fn)
 			tick_fn(conn_env.now_ms, conn_env.mono_ms);

@@ -211,7 +211,9 @@ enum sf_status sf_next(struct sf_gen *g, uint64_t now_ms, uint64_t *id, uint64_t
 		tick = g->last_tick;
 		seq = g->next_seq;
 	} else {
-		if (g->last_tick >= mask(l->time_bits))
+		/* No next tick, or one that starts beyond what ms can express. */
+		if (g->last_tick >= mask(l->time_bits) ||
+		    tick_start_ms(l, g->last_tick + 1) == UINT64_MAX)
 			return SF_EXHAUSTED;
 		*wait_ms = tick_start_ms(l, g->last_tick + 1) - now_ms;
 		return SF_WAIT;

@@ -7,6 +7,7 @@ private mount namespace, as uid 65532) serves requests and writes its state.
 Tests that need a tool skip with the reason when it is missing: systemd-analyze,
 nginx, the Consul agent binary (scripts/consul-build), root for chroot.
 """
+import contextlib
 import http.client
 import http.server
 import json
@@ -137,60 +138,55 @@ def _empty_root_cmd(root):
     return [unshare, "--user", "--map-root-user", "--mount", chroot, str(root), "/shardid"], None
 
 
-@pytest.mark.timeout(30)
-def test_runs_as_only_file_in_empty_root(tmp_path):
-    """The FROM scratch premise: no /etc, /proc, /dev or /tmp in the root, only
-    /shardid and an empty DATA_DIR owned by 65532; it serves (sequences need the
-    journal, uuids need getrandom, snowflakes the clock), writes its journal,
-    exits 0 on SIGTERM, and reads its state back on the next start."""
-    root = tmp_path / "root"
-    root.mkdir()
-    os.chmod(root, 0o755)
-    shutil.copy2(BIN, root / "shardid")
-    os.chmod(root / "shardid", 0o755)
-    data = root / "data"
-    data.mkdir(mode=0o700)
-    if os.geteuid() == 0:
-        os.chown(data, 65532, 65532)
-    # pytest's temporary directories are 0700: let uid 65532 reach the root.
-    for p in [tmp_path, *tmp_path.parents]:
-        if p == Path("/"):
-            break
-        if os.geteuid() == 0 and not (p.stat().st_mode & 0o001):
-            os.chmod(p, p.stat().st_mode | 0o001)
-    argv, why = _empty_root_cmd(root)
-    if argv is None:
-        pytest.skip(why)
-    before = sorted(p.name for p in root.iterdir())
-    assert before == ["data", "shardid"]
+class EmptyRoot:
+    """A root directory holding only /shardid and an empty /data owned by
+    65532, and a way to run the binary in it (see _empty_root_cmd)."""
 
-    def run_once():
+    def __init__(self, tmp_path):
+        self.tmp = tmp_path
+        self.root = tmp_path / "root"
+        self.root.mkdir()
+        os.chmod(self.root, 0o755)
+        shutil.copy2(BIN, self.root / "shardid")
+        os.chmod(self.root / "shardid", 0o755)
+        self.data = self.root / "data"
+        self.data.mkdir(mode=0o700)
+        if os.geteuid() == 0:
+            os.chown(self.data, 65532, 65532)
+            # pytest's temporary directories are 0700: let uid 65532 reach the root.
+            for p in [tmp_path, *tmp_path.parents]:
+                if p == Path("/"):
+                    break
+                if not p.stat().st_mode & 0o001:
+                    os.chmod(p, p.stat().st_mode | 0o001)
+        self.argv, why = _empty_root_cmd(self.root)
+        if self.argv is None:
+            pytest.skip(why)
+
+    def listing(self):
+        return sorted(p.name for p in self.root.iterdir())
+
+    @contextlib.contextmanager
+    def running(self, env=None):
+        """Starts /shardid in the root (DATA_DIR=/data, a free loopback port),
+        yields the port once it listens; on exit sends SIGTERM and asserts exit 0."""
         port = free_port()
-        env = {"DATA_DIR": "/data", "SERVICE_PORT": str(port), "BIND_ADDR": "127.0.0.1"}
-        log = open(tmp_path / f"out.{port}", "wb")
-        proc = subprocess.Popen(argv, env=env, stdout=log, stderr=subprocess.STDOUT,
-                                stdin=subprocess.DEVNULL)
-        log.close()
-        out = lambda: (tmp_path / f"out.{port}").read_text(errors="replace")  # noqa: E731
+        env = {"DATA_DIR": "/data", "SERVICE_PORT": str(port), "BIND_ADDR": "127.0.0.1",
+               **(env or {})}
+        out_path = self.tmp / f"out.{port}"
+        with open(out_path, "wb") as log:
+            proc = subprocess.Popen(self.argv, env=env, stdout=log, stderr=subprocess.STDOUT,
+                                    stdin=subprocess.DEVNULL)
+        self.output = lambda: out_path.read_text(errors="replace")
         try:
             def up():
-                assert proc.poll() is None, f"exited {proc.returncode} at start:\n{out()}"
+                assert proc.poll() is None, f"exited {proc.returncode} at start:\n{self.output()}"
                 return port_open(port)
             wait_for(up, 5, "the chrooted server to listen")
             if os.geteuid() == 0:
                 status = Path(f"/proc/{proc.pid}/status").read_text()
-                uid = re.search(r"^Uid:\s+(\d+)", status, re.M).group(1)
-                assert uid == "65532", status
-            st, _, health = http_get("127.0.0.1", port, "/health")
-            assert st == 200 and health["status"] == "healthy", (st, health, out())
-            st, _, a = http_get("127.0.0.1", port, "/api/next-id/order?dataType=int")
-            assert st == 200, (a, out())
-            st, _, u = http_get("127.0.0.1", port, "/api/next-id/token?dataType=uuid22")
-            assert st == 200 and len(u["value"]) == 22, u
-            st, _, s = http_get("127.0.0.1", port, "/api/next-id/event?dataType=snowflake")
-            assert st == 200 and int(s["value"]) > 0, s
-            st, _, m = http_get("127.0.0.1", port, "/metrics")
-            assert st == 200
+                assert re.search(r"^Uid:\s+65532\s", status, re.M), status
+            yield port
         finally:
             if proc.poll() is None:
                 proc.send_signal(signal.SIGTERM)
@@ -199,19 +195,61 @@ def test_runs_as_only_file_in_empty_root(tmp_path):
             except subprocess.TimeoutExpired:
                 proc.kill()
                 proc.wait()
-                raise AssertionError(f"no exit within 10 s of SIGTERM:\n{out()}")
-        assert rc == 0, f"exit {rc} after SIGTERM:\n{out()}"
+                raise AssertionError(f"no exit within 10 s of SIGTERM:\n{self.output()}")
+        assert rc == 0, f"exit {rc} after SIGTERM:\n{self.output()}"
+
+
+@pytest.mark.timeout(30)
+def test_runs_as_only_file_in_empty_root(tmp_path):
+    """The FROM scratch premise: no /etc, /proc, /dev or /tmp in the root, only
+    /shardid and an empty DATA_DIR owned by 65532; it serves (sequences need the
+    journal, uuids need getrandom, snowflakes the clock), writes its journal,
+    exits 0 on SIGTERM, and reads its state back on the next start."""
+    er = EmptyRoot(tmp_path)
+    before = er.listing()
+    assert before == ["data", "shardid"]
+
+    def session():
+        with er.running() as port:
+            st, _, health = http_get("127.0.0.1", port, "/health")
+            assert st == 200 and health["status"] == "healthy", (st, health, er.output())
+            st, _, a = http_get("127.0.0.1", port, "/api/next-id/order?dataType=int")
+            assert st == 200, (a, er.output())
+            st, _, u = http_get("127.0.0.1", port, "/api/next-id/token?dataType=uuid22")
+            assert st == 200 and len(u["value"]) == 22, u
+            st, _, s = http_get("127.0.0.1", port, "/api/next-id/event?dataType=snowflake")
+            assert st == 200 and int(s["value"]) > 0, s
+            assert http_get("127.0.0.1", port, "/metrics")[0] == 200
         return a["value"]
 
-    first = run_once()
+    first = session()
     assert first == 1
-    assert (data / "journal").is_file() and (data / "journal").stat().st_size > 0
+    journal = er.data / "journal"
+    assert journal.is_file() and journal.stat().st_size > 0
     if os.geteuid() == 0:
-        assert (data / "journal").stat().st_uid == 65532
+        assert journal.stat().st_uid == 65532
     # Nothing outside DATA_DIR was created.
-    assert sorted(p.name for p in root.iterdir()) == before
-    second = run_once()
+    assert er.listing() == before
+    second = session()
     assert second > first, "state was not read back from /data"
+
+
+@pytest.mark.timeout(40)
+def test_empty_root_registers_in_consul(tmp_path, consul_agent):
+    """In the empty root, with CONSUL_URL and no CONTAINER_IP: the Consul client
+    needs no /etc files, and the advertised address is found without /proc
+    (getifaddrs over netlink). SIGTERM deregisters."""
+    er = EmptyRoot(tmp_path)
+    service = f"shardid-chroot-{os.getpid()}"
+    with er.running({"CONSUL_URL": consul_agent.url, "SERVICE_NAME": service,
+                     "SHARD_ID": "2", "TOTAL_SHARDS": "3"}) as port:
+        sid = f"{service}-shard-2"
+        svc = wait_for(lambda: consul_agent.services().get(sid), 10, f"{sid} registered")
+        assert svc["Port"] == port and svc["Tags"] == ["shard-2"], svc
+        assert re.fullmatch(r"\d+\.\d+\.\d+\.\d+", svc["Address"]), svc
+        st, _, h = http_get("127.0.0.1", port, "/health")
+        assert st == 200, (h, er.output())
+    assert sid not in consul_agent.services(), "not deregistered on SIGTERM"
 
 
 # --------------------------------------------------------------------------- #
@@ -628,9 +666,27 @@ class Nginx:
         wait_for(lambda: port_open(self.port) or self.proc.poll() is not None, 10, "nginx to listen")
         assert self.proc.poll() is None, self.proc.stderr.read().decode()
 
-    def reload(self):
-        r = subprocess.run([*self.base, "-s", "reload"], capture_output=True, text=True, timeout=10)
-        assert r.returncode == 0, r.stderr
+    def workers(self):
+        """pids of the master's children (the worker processes)."""
+        kids = set()
+        for p in Path("/proc").iterdir():
+            if not p.name.isdigit():
+                continue
+            try:
+                stat = (p / "stat").read_text()
+            except OSError:
+                continue
+            fields = stat.rsplit(")", 1)[1].split()
+            if int(fields[1]) == self.proc.pid and fields[0] != "Z":
+                kids.add(int(p.name))
+        return kids
+
+    def wait_reloaded(self, old_workers, timeout=20):
+        """A reload is asynchronous: the master starts new workers, then the old
+        ones finish their connections and exit. Until then an old worker may
+        still accept a request with the old upstream list."""
+        wait_for(lambda: self.workers() and not (self.workers() & old_workers), timeout,
+                 "nginx's old workers to exit after the reload")
 
     def stop(self):
         if self.proc and self.proc.poll() is None:
@@ -710,16 +766,52 @@ def test_nginx_follows_consul(tmp_path, servers, consul_agent):
         shards[2].stop()
         wait_for(lambda: passing_ports(consul_agent.url, service) == sorted(set(ports) - {gone}), 30,
                  "shard 2 to leave the passing set")
+        old_workers = lb.workers()
+        assert old_workers
         r = lb_render(*render, "--reload", " ".join(lb.base + ["-s", "reload"]))
         assert r.returncode == 0, r.stderr
         assert f":{gone}" not in "\n".join(server_lines(up.read_text()))
-        # The reload is asynchronous: wait for the new workers, then no request
-        # is even tried on the stopped shard.
-        wait_for(lambda: all(f":{gone}" not in g[2] for g in through_lb(lb.port, 6, "lb-order")),
-                 10, "nginx to stop trying the stopped shard")
+        lb.wait_reloaded(old_workers)
+        # Now no request is even tried on the stopped shard (X-Upstream lists
+        # every address nginx tried).
         got = through_lb(lb.port, 30, "lb-order")
         assert {g[0] for g in got} == {1, 3}, got
         assert all(f":{gone}" not in g[2] for g in got), got
         assert len({g[1] for g in got} | set(values)) == len(got) + len(values)
     finally:
         lb.stop()
+
+
+@pytest.mark.timeout(60)
+def test_lb_render_watch_follows_consul(tmp_path, servers, consul_agent):
+    """--watch: blocking queries on Consul; a shard that stops is dropped from
+    the file and the reload command runs."""
+    service = f"shardid-watch-{os.getpid()}"
+    shards = [servers(env={"SHARD_ID": k, "TOTAL_SHARDS": 2, "CONSUL_URL": consul_agent.url,
+                           "CONTAINER_IP": "127.0.0.1", "SERVICE_NAME": service})
+              for k in (1, 2)]
+    ports = sorted(s.port for s in shards)
+    wait_for(lambda: passing_ports(consul_agent.url, service) == ports, 40, "2 passing shards")
+    up, reloads = tmp_path / "up.conf", tmp_path / "reloads"
+    log = open(tmp_path / "watch.log", "wb")
+    w = subprocess.Popen([sys.executable, str(LB_RENDER), "--consul", consul_agent.url,
+                          "--service", service, "--out", str(up), "--watch",
+                          "--reload", f"echo x >> {reloads}"],
+                         stdout=log, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL)
+    log.close()
+
+    def rendered_ports():
+        try:
+            return sorted(int(ln.split()[1].rsplit(":", 1)[1]) for ln in server_lines(up.read_text()))
+        except (FileNotFoundError, ValueError, IndexError):
+            return None
+    try:
+        wait_for(lambda: rendered_ports() == ports, 10, "the first render")
+        shards[1].stop()
+        wait_for(lambda: rendered_ports() == [shards[0].port], 20, "the re-render without shard 2")
+        wait_for(lambda: reloads.exists() and len(reloads.read_text().split()) == 2, 5,
+                 "two reloads (first render, change)")
+        assert w.poll() is None, (tmp_path / "watch.log").read_text()
+    finally:
+        w.terminate()
+        w.wait(5)
