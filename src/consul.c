@@ -257,12 +257,14 @@ static void next_request(uint64_t mono)
 		req_session(mono);
 	else if (cs.session[0] && cs.lock != LOCK_HELD && mono >= cs.acquire_at)
 		req_acquire(mono);
-	/* Only an instance that may serve is advertised: a standby with the
-	 * same service ID would replace the holder's registration. Consul keeps
+	/* Only the lock holder is advertised: a standby (or an instance that
+	 * does not know yet, e.g. its session request failed) with the same
+	 * service ID would replace or clear the holder's registration. Consul keeps
 	 * the check status of an entry registered again under the same ID, so a
 	 * predecessor's (a crashed holder's) entry is removed first: the new
 	 * one starts out passing instead of inheriting "critical". */
-	else if (!cs.registered && !api_ownership_problem[0] && mono >= cs.register_at) {
+	else if (!cs.registered && cs.lock == LOCK_HELD && !api_ownership_problem[0] &&
+		 mono >= cs.register_at) {
 		if (cs.cleared)
 			req_register(mono);
 		else
