@@ -1,6 +1,7 @@
 /* shardid: the process shell. Reads the configuration, opens the state,
  * serves until SIGTERM/SIGINT, and is the only place that exits. */
 #include <signal.h>
+#include <sys/prctl.h>
 #include <stdio.h>
 #include <string.h>
 
@@ -91,6 +92,9 @@ int main(int argc, char **argv)
 	log_info("msg=\"state loaded\" data_dir=%s entities=%llu journal_bytes=%llu",
 		 cfg.data_dir, (unsigned long long)store.count,
 		 (unsigned long long)store_journal_bytes(&store));
+	/* Wake-ups for the next snowflake tick are sub-millisecond: the default
+	 * 50 us timer slack would cost a millisecond layout ~2% of its rate. */
+	prctl(PR_SET_TIMERSLACK, 1UL, 0UL, 0UL, 0UL);
 	metrics.shard_lock_held = 1;
 	api_init(&cfg, &store, started);
 	install_signals();
