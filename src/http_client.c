@@ -18,6 +18,7 @@
 #include <unistd.h>
 
 #include "clock.h"
+#include "http_parse.h"
 
 #ifndef SHARDID_VERSION
 #define SHARDID_VERSION "dev"
@@ -25,16 +26,6 @@
 
 /* ---- pure parsing ---------------------------------------------------- */
 
-/* RFC 9110 tchar. */
-static int is_tchar(unsigned char c)
-{
-	return (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') ||
-	       (c && strchr("!#$%&'*+-.^_`|~", c));
-}
-
-/* Field-value byte: VCHAR, SP, HTAB or obs-text; no controls, no DEL. */
-static int is_field(unsigned char c) { return (c >= 0x20 && c != 0x7F) || c == '\t'; }
-static int is_ows(unsigned char c) { return c == ' ' || c == '\t'; }
 
 static int hexval(unsigned char c)
 {
@@ -68,9 +59,9 @@ static void each_token(const char *v, size_t n, void (*fn)(void *, const char *,
 		while (i < n && v[i] != ',')
 			i++;
 		size_t e = i;
-		while (s < e && is_ows((unsigned char)v[s]))
+		while (s < e && http_is_ows((unsigned char)v[s]))
 			s++;
-		while (e > s && is_ows((unsigned char)v[e - 1]))
+		while (e > s && http_is_ows((unsigned char)v[e - 1]))
 			e--;
 		if (e > s)
 			fn(ud, v + s, e - s);
@@ -126,22 +117,22 @@ static const unsigned char *parse_fields(const unsigned char *p, const unsigned 
 			return p + 2;
 		}
 		const unsigned char *name = p;
-		while (p < end && is_tchar(*p))
+		while (p < end && http_tchar[*p])
 			p++;
 		NEED(p);
 		if (p == name || *p != ':')
 			BAD();   /* also obs-fold, which starts with whitespace */
 		const unsigned char *name_end = p++;
-		while (p < end && is_ows(*p))
+		while (p < end && http_is_ows(*p))
 			p++;
 		const unsigned char *val = p;
-		while (p < end && is_field(*p))
+		while (p < end && http_is_field(*p))
 			p++;
 		NEED(p);
 		if (*p != '\r')
 			BAD();
 		const unsigned char *val_end = p;
-		while (val_end > val && is_ows(val_end[-1]))
+		while (val_end > val && http_is_ows(val_end[-1]))
 			val_end--;
 		NEED(p + 1);
 		if (p[1] != '\n')
@@ -202,7 +193,7 @@ int http_parse_response(const char *buf, size_t len, struct http_response *res)
 	if (*p == ' ') {
 		p++;
 		res->reason = (const char *)p;
-		while (p < end && is_field(*p))
+		while (p < end && http_is_field(*p))
 			p++;
 		res->reason_len = (size_t)((const char *)p - res->reason);
 		NEED(p);
@@ -272,11 +263,11 @@ static long chunked_pass(const unsigned char *in, size_t len, char *out, size_t 
 		if (p == digits)
 			return HTTP_RESP_BAD;
 		/* chunk-ext: BWS ";" ...; names and values are not interpreted. */
-		while (p < end && is_ows(*p))
+		while (p < end && http_is_ows(*p))
 			p++;
 		NEED(p);
 		if (*p == ';') {
-			while (p < end && is_field(*p))
+			while (p < end && http_is_field(*p))
 				p++;
 			NEED(p);
 		}

@@ -7,7 +7,7 @@
 #include <string.h>
 
 /* RFC 9110 tchar: the bytes allowed in methods and header names. */
-static const unsigned char tchar[256] = {
+const unsigned char http_tchar[256] = {
 	0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0,
 	0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0,
 	0, 1, 0, 1, 1, 1, 1, 1, 0, 0, 1, 1, 0, 1, 1, 0, /*  !"#$%&'()*+,-./ */
@@ -22,8 +22,6 @@ static const unsigned char tchar[256] = {
 /* Printable ASCII without space: the only bytes allowed in a target. */
 static int is_vchar(unsigned char c) { return (unsigned char)(c - 0x21) < 0x5E; }
 
-/* Field-value byte: VCHAR, SP, HTAB or obs-text (>= 0x80); no controls, no DEL. */
-static int is_field(unsigned char c) { return (c >= 0x20 && c != 0x7F) || c == '\t'; }
 
 /* Targets and values are the long parts of a head, so they are checked eight
  * bytes at a time (SWAR); a word with any suspect byte goes to the byte loop,
@@ -61,12 +59,11 @@ static const unsigned char *skip_field(const unsigned char *p, const unsigned ch
 		if (has_less(x, 0x20) | has_del(x)) /* HTAB also lands here */
 			break;
 	}
-	while (p < end && is_field(*p))
+	while (p < end && http_is_field(*p))
 		p++;
 	return p;
 }
 
-static int is_ows(unsigned char c) { return c == ' ' || c == '\t'; }
 
 static unsigned char lower(unsigned char c) { return c >= 'A' && c <= 'Z' ? c + 32 : c; }
 
@@ -123,13 +120,13 @@ static void apply_connection(struct http_request *req, const char *v, size_t n,
 	size_t i = 0;
 	while (i < n) {
 		size_t s, e;
-		while (i < n && (is_ows((unsigned char)v[i]) || v[i] == ','))
+		while (i < n && (http_is_ows((unsigned char)v[i]) || v[i] == ','))
 			i++;
 		s = i;
 		while (i < n && v[i] != ',')
 			i++;
 		e = i;
-		while (e > s && is_ows((unsigned char)v[e - 1]))
+		while (e > s && http_is_ows((unsigned char)v[e - 1]))
 			e--;
 		if (IEQ(v + s, e - s, "close"))
 			*closed = 1;
@@ -209,7 +206,7 @@ int http_parse_request(const char *buf, size_t len, struct http_request *req)
 
 	/* Method: 1*tchar SP */
 	tok = p;
-	while (p < end && tchar[*p])
+	while (p < end && http_tchar[*p])
 		p++;
 	if (p == end)
 		goto more;
@@ -286,14 +283,14 @@ int http_parse_request(const char *buf, size_t len, struct http_request *req)
 		/* A name must start the line: this also refuses obs-fold
 		 * (leading SP/HTAB) and space before the colon. */
 		tok = p;
-		while (p < end && tchar[*p])
+		while (p < end && http_tchar[*p])
 			p++;
 		if (p == end)
 			goto more;
 		if (*p != ':' || p == tok)
 			return -400;
 		colon = p++;
-		while (p < end && is_ows(*p))
+		while (p < end && http_is_ows(*p))
 			p++;
 		v = p;
 		p = skip_field(p, end);
@@ -301,7 +298,7 @@ int http_parse_request(const char *buf, size_t len, struct http_request *req)
 			goto more;
 		if (*p != '\r')
 			return -400; /* bare LF or a control byte */
-		for (ve = p; ve > v && is_ows(ve[-1]); ve--)
+		for (ve = p; ve > v && http_is_ows(ve[-1]); ve--)
 			;
 		if (++p == end)
 			goto more;

@@ -3,7 +3,10 @@
 #ifndef CHECK_H
 #define CHECK_H
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
+#include <sys/mman.h>
+#include <unistd.h>
 
 static int check_passed, check_failed;
 
@@ -25,6 +28,34 @@ static int check_passed, check_failed;
 	else { check_failed++; fprintf(stderr, "%s:%d: got \"%.*s\", expected \"%s\"\n", \
 		__FILE__, __LINE__, (int)gl_, (const char *)(got), w_); } \
 } while (0)
+
+/* Parser inputs are placed flush against a PROT_NONE page, so reading one
+ * byte past the end crashes instead of passing silently. */
+static char *check_edge;
+static size_t check_edge_room;
+
+static void check_edge_init(size_t room)
+{
+	long pg = sysconf(_SC_PAGESIZE);
+	size_t data = (room + (size_t)pg - 1) / (size_t)pg * (size_t)pg;
+	char *m = mmap(NULL, data + (size_t)pg, PROT_READ | PROT_WRITE,
+		       MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+	if (m == MAP_FAILED || mprotect(m + data, (size_t)pg, PROT_NONE) != 0) {
+		perror("mmap guard page");
+		exit(1);
+	}
+	check_edge = m + data;
+	check_edge_room = room;
+}
+
+/* Copies s[0..n) to end right at the guard page and returns the copy. */
+static const char *check_at_edge(const char *s, size_t n)
+{
+	if (n > check_edge_room)
+		abort();
+	memmove(check_edge - n, s, n);
+	return check_edge - n;
+}
 
 static int check_summary(const char *name)
 {

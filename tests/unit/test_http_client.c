@@ -23,35 +23,14 @@
 
 #define EDGE_DATA (24 * 4096)
 
-static char *edge;
 static struct http_response res;
 static char body[HTTP_CLIENT_MAX_RESPONSE + 1];
 static size_t body_len;
 
-static void edge_init(void)
-{
-	long pg = sysconf(_SC_PAGESIZE);
-	size_t data = (EDGE_DATA + (size_t)pg - 1) / (size_t)pg * (size_t)pg;
-	char *m = mmap(NULL, data + (size_t)pg, PROT_READ | PROT_WRITE,
-		       MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
-	if (m == MAP_FAILED || mprotect(m + data, (size_t)pg, PROT_NONE) != 0) {
-		perror("mmap guard page");
-		exit(1);
-	}
-	edge = m + data;
-}
-
-static const char *at_edge(const char *s, size_t n)
-{
-	if (n > EDGE_DATA)
-		abort();
-	memmove(edge - n, s, n);
-	return edge - n;
-}
 
 static long rd(const char *s, size_t n, int eof, int head, size_t cap)
 {
-	return http_read_response(at_edge(s, n), n, eof, head, &res, body, cap, &body_len);
+	return http_read_response(check_at_edge(s, n), n, eof, head, &res, body, cap, &body_len);
 }
 
 /* A complete response must need more on every proper prefix (split at every
@@ -607,7 +586,7 @@ static void test_connection(void)
 int main(void)
 {
 	signal(SIGPIPE, SIG_IGN);
-	edge_init();
+	check_edge_init(EDGE_DATA);
 	test_content_length();
 	test_persistence();
 	test_chunked();

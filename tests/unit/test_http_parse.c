@@ -12,35 +12,13 @@
 
 #define EDGE_DATA (6 * 4096) /* room for the largest input below */
 
-static char *edge; /* EDGE_DATA usable bytes, then a PROT_NONE page */
 static struct http_request req;
 static char big[EDGE_DATA];
 
-static void edge_init(void)
-{
-	long pg = sysconf(_SC_PAGESIZE);
-	size_t data = (EDGE_DATA + (size_t)pg - 1) / (size_t)pg * (size_t)pg;
-	char *m = mmap(NULL, data + (size_t)pg, PROT_READ | PROT_WRITE,
-		       MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
-	if (m == MAP_FAILED || mprotect(m + data, (size_t)pg, PROT_NONE) != 0) {
-		perror("mmap guard page");
-		exit(1);
-	}
-	edge = m + data; /* edge - n is where an n-byte input starts */
-}
-
-/* Copies s[0..n) flush against the guard page and returns the copy. */
-static const char *at_edge(const char *s, size_t n)
-{
-	if (n > EDGE_DATA)
-		abort();
-	memmove(edge - n, s, n);
-	return edge - n;
-}
 
 static int parse_n(const char *s, size_t n)
 {
-	return http_parse_request(at_edge(s, n), n, &req);
+	return http_parse_request(check_at_edge(s, n), n, &req);
 }
 
 static int parse(const char *s) { return parse_n(s, strlen(s)); }
@@ -82,7 +60,7 @@ static void test_typical(void)
 	const char *b;
 	int r = parse(s);
 	CHECK_EQ_U64(r, strlen(s));
-	b = edge - strlen(s);
+	b = check_edge - strlen(s);
 	CHECK(req.method == HTTP_GET);
 	CHECK_STR(req.method_str, req.method_len, "GET");
 	CHECK(req.method_str == b);
@@ -117,7 +95,7 @@ static void test_pipelined_and_body(void)
 	CHECK_EQ_U64(r, 28);
 	CHECK_STR(req.target, req.target_len, "/a");
 	CHECK_EQ_U64(req.keep_alive, 1);
-	b = edge - n;
+	b = check_edge - n;
 	CHECK_EQ_U64(http_parse_request(b + r, n - (size_t)r, &req), n - 28);
 	CHECK_STR(req.target, req.target_len, "/b");
 	CHECK_EQ_U64(req.keep_alive, 0);
@@ -549,7 +527,7 @@ static void test_percent_decode(void)
 
 int main(void)
 {
-	edge_init();
+	check_edge_init(EDGE_DATA);
 	test_typical();
 	test_pipelined_and_body();
 	test_keep_alive();
