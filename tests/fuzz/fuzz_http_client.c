@@ -4,7 +4,7 @@
  * with the whole input (stateless re-parsing after each read), the body never
  * exceeds the cap, and the chunked decoder gives the same bytes in place as
  * into a separate buffer.
- * fuzz-src: src/http_client.c src/clock.c src/loop_poll.c src/loop_epoll.c */
+ * fuzz-src: src/http_client.c src/http_parse.c src/clock.c src/loop_poll.c src/loop_epoll.c */
 #include "http_client.h"
 #include <stdint.h>
 #include <stdlib.h>
