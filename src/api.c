@@ -230,13 +230,13 @@ static void id_head(struct buf *b, const struct ctx *x, enum id_type t)
 
 /* One snowflake, or a reason to wait or fail. Returns 0 with *id, -1 when the
  * caller must park (wait_ms set), or an HTTP status (error body written). */
-static int next_snowflake(struct ctx *x, uint64_t *id, uint64_t *wait_ms)
+static int next_snowflake(struct ctx *x, int batch, uint64_t *id, uint64_t *wait_ms)
 {
 	struct api_resume *rs = x->r->resume;
 	enum sf_status sf;
-	int clock_behind;
+	int clock_behind, refreshed = 0;
 	for (;;) {
-		enum store_status st = store_snowflake(store, x->r->now_ms, &sf, id, wait_ms);
+		enum store_status st = store_snowflake(store, x->r->now_ms, batch, &sf, id, wait_ms);
 		if (st != STORE_OK)
 			return storage_error(st);
 		if (sf == SF_OK)
@@ -245,6 +245,16 @@ static int next_snowflake(struct ctx *x, uint64_t *id, uint64_t *wait_ms)
 			return fail(503, "Snowflake time exhausted",
 				    "the clock is outside the %s layout's time range", cfg->layout.name);
 		clock_behind = sf_tick_of(&cfg->layout, x->r->now_ms) < store->gen.last_tick;
+		if (!refreshed) {
+			/* The loop's reading may be older than the last tick used
+			 * (an earlier request of this iteration waited): look again. */
+			refreshed = 1;
+			uint64_t now = clock_wall_ms();
+			if (now > x->r->now_ms) {
+				x->r->now_ms = now;
+				continue;
+			}
+		}
 		if (clock_behind || *wait_ms > 1)
 			break;
 		/* The tick's sequence space is used up and the next tick is less
@@ -338,7 +348,7 @@ static int h_next_id(struct ctx *x)
 		v = entity_value(e, i);
 	} else if (t == TYPE_SNOWFLAKE) {
 		uint64_t wait_ms;
-		if ((rc = next_snowflake(x, &v, &wait_ms)) != 0) {
+		if ((rc = next_snowflake(x, 0, &v, &wait_ms)) != 0) {
 			if (rc < 0)
 				x->r->resume->wait_ms = wait_ms;
 			return rc;
@@ -417,7 +427,7 @@ static int h_next_batch(struct ctx *x)
 		 * what is made so far waits in the connection's resume state. */
 		while (rs->done < n) {
 			uint64_t id, wait_ms;
-			if ((rc = next_snowflake(x, &id, &wait_ms)) != 0) {
+			if ((rc = next_snowflake(x, 1, &id, &wait_ms)) != 0) {
 				if (rc < 0) {
 					rs->wait_ms = wait_ms;
 					return -1;

@@ -185,6 +185,7 @@ void sf_gen_init(struct sf_gen *g, const struct sf_layout *l, uint64_t machine,
 {
 	g->layout = *l;
 	g->machine = machine;
+	g->carry_over = 0;
 	g->last_tick = resume_tick;
 	/* After a restart every sequence of the fenced ticks may have been used
 	 * by the previous process: mark the fence tick as full so the first ID
@@ -202,7 +203,14 @@ enum sf_status sf_next(struct sf_gen *g, uint64_t now_ms, uint64_t *id, uint64_t
 	if (now_ms < l->epoch_ms)
 		return SF_EXHAUSTED;
 	tick = sf_tick_of(l, now_ms);
-	if (tick > g->last_tick) {
+	if (g->carry_over && tick == g->last_tick + 1 && g->next_seq && g->next_seq <= mask(l->seq_bits)) {
+		/* Batches: the tick that just ended still has sequence numbers,
+		 * use them first. The IDs stay within one tick (the field's own
+		 * resolution) of their issue, and back-to-back batches lose no
+		 * capacity at their boundaries. */
+		tick = g->last_tick;
+		seq = g->next_seq;
+	} else if (tick > g->last_tick) {
 		seq = 0;
 	} else if (g->next_seq <= mask(l->seq_bits)) {
 		/* Same tick, or the clock is behind the last ID: keep counting in

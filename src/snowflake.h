@@ -35,6 +35,7 @@ struct sf_gen {
 	uint64_t last_tick;  /* tick of the last ID issued (or the restored fence) */
 	uint64_t next_seq;   /* next sequence number within last_tick */
 	uint64_t fence_tick; /* ticks >= this need a persisted fence first (UINT64_MAX: no limit) */
+	int carry_over;      /* 1: a tick that just ended lends its unused sequence numbers (batches) */
 };
 
 enum sf_status {

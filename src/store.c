@@ -247,9 +247,10 @@ enum store_status store_delete(struct store *s, const char *name, size_t len)
 	return STORE_OK;
 }
 
-enum store_status store_snowflake(struct store *s, uint64_t now_ms, enum sf_status *st,
-				  uint64_t *id, uint64_t *wait_ms)
+enum store_status store_snowflake(struct store *s, uint64_t now_ms, int batch,
+				  enum sf_status *st, uint64_t *id, uint64_t *wait_ms)
 {
+	s->gen.carry_over = batch;
 	for (;;) {
 		*st = sf_next(&s->gen, now_ms, id, wait_ms);
 		if (*st != SF_NEED_FENCE)

@@ -69,11 +69,12 @@ enum store_status store_init(struct store *s, const char *name, size_t len,
 			     struct entity **out);
 enum store_status store_reset(struct store *s, struct entity *e, uint64_t i, int force);
 enum store_status store_delete(struct store *s, const char *name, size_t len);
-/* Next snowflake at now_ms; writes a new time fence to the journal when the
+/* Next snowflake at now_ms (batch: may use what the previous tick left,
+ * see sf_gen.carry_over); writes a new time fence to the journal when the
  * generator reaches the old one. STORE_UNAVAILABLE on a failed write;
  * otherwise *st tells the generator's answer. */
-enum store_status store_snowflake(struct store *s, uint64_t now_ms, enum sf_status *st,
-				  uint64_t *id, uint64_t *wait_ms);
+enum store_status store_snowflake(struct store *s, uint64_t now_ms, int batch,
+				  enum sf_status *st, uint64_t *id, uint64_t *wait_ms);
 /* While the journal is failing, tries a harmless write (at most once a
  * second) so health recovers without waiting for an ID request. */
 void store_probe(struct store *s, uint64_t now_mono_ms);

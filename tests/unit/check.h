@@ -34,7 +34,7 @@ static int check_passed, check_failed;
 static char *check_edge;
 static size_t check_edge_room;
 
-static void check_edge_init(size_t room)
+static inline void check_edge_init(size_t room)
 {
 	long pg = sysconf(_SC_PAGESIZE);
 	size_t data = (room + (size_t)pg - 1) / (size_t)pg * (size_t)pg;
@@ -49,7 +49,7 @@ static void check_edge_init(size_t room)
 }
 
 /* Copies s[0..n) to end right at the guard page and returns the copy. */
-static const char *check_at_edge(const char *s, size_t n)
+static inline const char *check_at_edge(const char *s, size_t n)
 {
 	if (n > check_edge_room)
 		abort();

@@ -299,6 +299,47 @@ static void test_gen_seq_overflow(void)
 	      p.tick == sf_tick_of(&l, NOW_2025) + 1);
 }
 
+/* Batches may finish the tick that just ended before starting the new one;
+ * single IDs never do. */
+static void test_gen_carry_over(void)
+{
+	struct sf_layout l = layout("twitter");
+	struct sf_gen g;
+	struct sf_parts p;
+	uint64_t t0 = sf_tick_of(&l, NOW_2025), id, wait, prev = 0;
+
+	for (int carry = 0; carry <= 1; carry++) {
+		sf_gen_init(&g, &l, 5, 0);
+		g.fence_tick = UINT64_MAX;
+		g.carry_over = carry;
+		for (int i = 0; i < 3; i++)
+			CHECK(sf_next(&g, NOW_2025, &id, &wait) == SF_OK);
+		/* One tick later: carry-over continues tick t0 at sequence 3. */
+		CHECK(sf_next(&g, NOW_2025 + 1, &id, &wait) == SF_OK);
+		CHECK(sf_decompose(&l, id, &p) == 0);
+		CHECK_EQ_U64(p.tick, carry ? t0 : t0 + 1);
+		CHECK_EQ_U64(p.seq, carry ? 3 : 0);
+	}
+
+	/* Once t0 is used up the current tick starts at 0; two ticks later the
+	 * old tick is never touched again (the lag is at most one tick). */
+	sf_gen_init(&g, &l, 5, 0);
+	g.fence_tick = UINT64_MAX;
+	g.carry_over = 1;
+	CHECK(sf_next(&g, NOW_2025, &prev, &wait) == SF_OK);
+	int ok = 1;
+	for (int i = 1; i < 4096; i++) {
+		ok &= sf_next(&g, NOW_2025 + 1, &id, &wait) == SF_OK && id > prev;
+		ok &= sf_decompose(&l, id, &p) == 0 && p.tick == t0 && p.seq == (uint64_t)i;
+		prev = id;
+	}
+	CHECK(ok);
+	CHECK(sf_next(&g, NOW_2025 + 1, &id, &wait) == SF_OK && id > prev);
+	CHECK(sf_decompose(&l, id, &p) == 0 && p.tick == t0 + 1 && p.seq == 0);
+	CHECK(sf_next(&g, NOW_2025 + 3, &id, &wait) == SF_OK);
+	CHECK(sf_decompose(&l, id, &p) == 0 && p.tick == t0 + 3 && p.seq == 0);
+}
+
 static void test_gen_clock_backwards(void)
 {
 	struct sf_layout l = layout("sonyflake");
@@ -454,6 +495,7 @@ int main(void)
 	test_packing();
 	test_gen_increasing();
 	test_gen_seq_overflow();
+	test_gen_carry_over();
 	test_gen_clock_backwards();
 	test_gen_resume();
 	test_gen_fence();
