@@ -126,9 +126,12 @@ class Server:
     """One shardid process on a free loopback port with its own DATA_DIR.
 
     start(env, args) merges env overrides into the configuration (kept for
-    restart()) and waits until GET /health answers."""
+    restart()) and waits until GET /health answers. `binary` defaults to BIN
+    as it is when start() runs (the release build unless SHARDID_BIN says
+    otherwise)."""
 
-    def __init__(self, workdir, env=None, args=None, host="127.0.0.1"):
+    def __init__(self, workdir, env=None, args=None, host="127.0.0.1", binary=None):
+        self.binary = binary
         self.workdir = Path(workdir)
         self.workdir.mkdir(parents=True, exist_ok=True)
         self.data_dir = self.workdir / "data"
@@ -164,7 +167,7 @@ class Server:
         self.stdout_path = self.workdir / f"stdout.{self.runs}"
         self.stderr_path = self.workdir / f"stderr.{self.runs}"
         with open(self.stdout_path, "wb") as out, open(self.stderr_path, "wb") as err:
-            self.proc = subprocess.Popen([BIN, *self.args], env=clean_env(base),
+            self.proc = subprocess.Popen([self.binary or BIN, *self.args], env=clean_env(base),
                                          stdout=out, stderr=err,
                                          stdin=subprocess.DEVNULL)
         if wait:

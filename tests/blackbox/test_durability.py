@@ -182,22 +182,12 @@ def test_build():
 
 
 class BuildServer(Server):
-    """bbutil.Server running a chosen binary (Server.start reads bbutil.BIN at
-    call time, so it is swapped for the duration of start())."""
+    """bbutil.Server running a chosen binary, with journal helpers."""
 
     def __init__(self, workdir, binary, env=None, args=None):
-        super().__init__(workdir, env=env, args=args)
-        self.binary = binary
+        super().__init__(workdir, env=env, args=args, binary=binary)
         if "DATA_DIR" in self.env:
             self.data_dir = Path(self.env["DATA_DIR"])
-
-    def start(self, env=None, args=None, wait=True):
-        saved = bbutil.BIN
-        bbutil.BIN = self.binary
-        try:
-            return super().start(env, args, wait)
-        finally:
-            bbutil.BIN = saved
 
     @property
     def journal(self):

@@ -45,23 +45,14 @@ RSS_SLACK_KIB = {"release": 3 * 1024, "asan": 12 * 1024}
 # Servers of either binary
 # --------------------------------------------------------------------------- #
 class BinServer(Server):
-    """bbutil.Server running a chosen binary (bbutil.Server runs bbutil.BIN)."""
+    """bbutil.Server running the release or the ASan build."""
 
     def __init__(self, workdir, flavor, env=None, args=None):
         env = dict(env or {})
         if flavor == "asan":
             env = {**ASAN_ENV, **env}
-        super().__init__(workdir, env=env, args=args)
+        super().__init__(workdir, env=env, args=args, binary=BINARIES[flavor])
         self.flavor = flavor
-        self.binary = BINARIES[flavor]
-
-    def start(self, env=None, args=None, wait=True):
-        saved = bbutil.BIN
-        bbutil.BIN = self.binary
-        try:
-            return super().start(env, args, wait)
-        finally:
-            bbutil.BIN = saved
 
     def stderr_text(self, all_runs=False):
         out = []
