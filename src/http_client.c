@@ -99,6 +99,20 @@ static long long parse_length(const char *v, size_t n)
 	return x;
 }
 
+/* CRLF at p: 1 yes, 0 not enough bytes yet, -1 something else. */
+static int crlf_at(const unsigned char *p, const unsigned char *end)
+{
+	if (p >= end)
+		return 0;
+	if (*p != '\r')
+		return -1;
+	if (p + 1 >= end)
+		return 0;
+	return p[1] == '\n' ? 1 : -1;
+}
+/* Steps over a CRLF; expands inside functions that define NEED(). */
+#define EXPECT_CRLF() do { if (crlf_at(p, end) < 0) return HTTP_RESP_BAD; NEED(p + 1); p += 2; } while (0)
+
 /* Header lines up to and including the empty line; shared by the head
  * parser and the chunked trailers. Returns the position after the empty
  * line, or NULL with *rc set. hdrs may be NULL (lines checked, not kept). */
@@ -198,12 +212,7 @@ int http_parse_response(const char *buf, size_t len, struct http_response *res)
 		res->reason_len = (size_t)((const char *)p - res->reason);
 		NEED(p);
 	}
-	if (*p != '\r')
-		return HTTP_RESP_BAD;
-	NEED(p + 1);
-	if (p[1] != '\n')
-		return HTTP_RESP_BAD;
-	p += 2;
+	EXPECT_CRLF();
 
 	p = parse_fields(p, end, capped, res->headers, &res->num_headers, &rc);
 	if (!p)
@@ -271,12 +280,7 @@ static long chunked_pass(const unsigned char *in, size_t len, char *out, size_t 
 				p++;
 			NEED(p);
 		}
-		if (*p != '\r')
-			return HTTP_RESP_BAD;
-		NEED(p + 1);
-		if (p[1] != '\n')
-			return HTTP_RESP_BAD;
-		p += 2;
+		EXPECT_CRLF();
 		if (size == 0)
 			break;
 		if (size > cap - n)
@@ -288,12 +292,7 @@ static long chunked_pass(const unsigned char *in, size_t len, char *out, size_t 
 		n += (size_t)size;
 		p += size;
 		NEED(p);
-		if (*p != '\r')
-			return HTTP_RESP_BAD;
-		NEED(p + 1);
-		if (p[1] != '\n')
-			return HTTP_RESP_BAD;
-		p += 2;
+		EXPECT_CRLF();
 	}
 #undef NEED
 	p = parse_fields(p, end, capped, NULL, NULL, &rc);
