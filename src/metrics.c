@@ -29,13 +29,6 @@ void metrics_request(enum route_id r, int status)
 	}
 }
 
-static void counter(struct buf *b, const char *name, uint64_t v)
-{
-	buf_puts(b, name);
-	buf_putc(b, ' ');
-	buf_u64(b, v);
-	buf_putc(b, '\n');
-}
 
 static void help(struct buf *b, const char *name, const char *type, const char *text)
 {
@@ -47,6 +40,16 @@ static void help(struct buf *b, const char *name, const char *type, const char *
 	buf_puts(b, name);
 	buf_putc(b, ' ');
 	buf_puts(b, type);
+	buf_putc(b, '\n');
+}
+
+/* A family with a single unlabelled sample. */
+static void sample(struct buf *b, const char *name, const char *type, const char *text, uint64_t v)
+{
+	help(b, name, type, text);
+	buf_puts(b, name);
+	buf_putc(b, ' ');
+	buf_u64(b, v);
 	buf_putc(b, '\n');
 }
 
@@ -74,30 +77,30 @@ void metrics_render(struct buf *b, uint64_t fsyncs, uint64_t journal_bytes, uint
 		buf_u64(b, metrics.ids_issued[t]);
 		buf_putc(b, '\n');
 	}
-	help(b, "shardid_sequence_reservations_total", "counter", "Sequence segments reserved in the journal.");
-	counter(b, "shardid_sequence_reservations_total", metrics.seq_reservations);
-	help(b, "shardid_journal_fsyncs_total", "counter", "fsync calls on the journal.");
-	counter(b, "shardid_journal_fsyncs_total", fsyncs);
-	help(b, "shardid_journal_bytes", "gauge", "Current journal size.");
-	counter(b, "shardid_journal_bytes", journal_bytes);
-	help(b, "shardid_storage_errors_total", "counter", "Journal writes that failed.");
-	counter(b, "shardid_storage_errors_total", metrics.storage_errors);
-	help(b, "shardid_entities", "gauge", "Entities known to this shard.");
-	counter(b, "shardid_entities", entities);
-	help(b, "shardid_snowflake_clock_waits_total", "counter", "Snowflake requests that waited for the clock to catch up.");
-	counter(b, "shardid_snowflake_clock_waits_total", metrics.clock_waits);
-	help(b, "shardid_snowflake_sequence_waits_total", "counter", "Snowflake requests that waited for the next tick.");
-	counter(b, "shardid_snowflake_sequence_waits_total", metrics.sequence_waits);
-	help(b, "shardid_connections_open", "gauge", "Open client connections.");
-	counter(b, "shardid_connections_open", metrics.conns_open);
-	help(b, "shardid_connections_accepted_total", "counter", "Accepted client connections.");
-	counter(b, "shardid_connections_accepted_total", metrics.conns_accepted);
-	help(b, "shardid_connections_refused_total", "counter", "Connections refused at the connection cap.");
-	counter(b, "shardid_connections_refused_total", metrics.conns_refused);
-	help(b, "shardid_connections_timed_out_total", "counter", "Connections closed by header or idle timeout.");
-	counter(b, "shardid_connections_timed_out_total", metrics.conns_timed_out);
-	help(b, "shardid_consul_registered", "gauge", "1 when registered in Consul.");
-	counter(b, "shardid_consul_registered", (uint64_t)metrics.consul_registered);
-	help(b, "shardid_shard_lock_held", "gauge", "1 when this instance may hand out IDs for its shard.");
-	counter(b, "shardid_shard_lock_held", (uint64_t)metrics.shard_lock_held);
+	sample(b, "shardid_sequence_reservations_total", "counter", "Sequence segments reserved in the journal.",
+	       metrics.seq_reservations);
+	sample(b, "shardid_journal_fsyncs_total", "counter", "fsync calls on the journal.",
+	       fsyncs);
+	sample(b, "shardid_journal_bytes", "gauge", "Current journal size.",
+	       journal_bytes);
+	sample(b, "shardid_storage_errors_total", "counter", "Journal writes that failed.",
+	       metrics.storage_errors);
+	sample(b, "shardid_entities", "gauge", "Entities known to this shard.",
+	       entities);
+	sample(b, "shardid_snowflake_clock_waits_total", "counter", "Snowflake requests that waited for the clock to catch up.",
+	       metrics.clock_waits);
+	sample(b, "shardid_snowflake_sequence_waits_total", "counter", "Snowflake requests that waited for the next tick.",
+	       metrics.sequence_waits);
+	sample(b, "shardid_connections_open", "gauge", "Open client connections.",
+	       metrics.conns_open);
+	sample(b, "shardid_connections_accepted_total", "counter", "Accepted client connections.",
+	       metrics.conns_accepted);
+	sample(b, "shardid_connections_refused_total", "counter", "Connections refused at the connection cap.",
+	       metrics.conns_refused);
+	sample(b, "shardid_connections_timed_out_total", "counter", "Connections closed by header or idle timeout.",
+	       metrics.conns_timed_out);
+	sample(b, "shardid_consul_registered", "gauge", "1 when registered in Consul.",
+	       (uint64_t)metrics.consul_registered);
+	sample(b, "shardid_shard_lock_held", "gauge", "1 when this instance may hand out IDs for its shard.",
+	       (uint64_t)metrics.shard_lock_held);
 }
