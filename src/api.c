@@ -839,26 +839,25 @@ struct route {
 	const char *path;        /* exact path, or prefix when `entity` */
 	int entity;              /* a {entity} segment follows the prefix */
 	int methods;
-	const char *allow;       /* methods, for the 405 message */
-	const char *allow_header;
+	const char *allow;       /* methods, for Allow and the 405 message */
 	int (*handler)(struct ctx *);
 	enum route_id id;
 };
 
 #define GET_HEAD (M_GET | M_HEAD)
 static const struct route routes[] = {
-	{ "/health", 0, GET_HEAD, "GET, HEAD", "Allow: GET, HEAD\r\n", h_health, ROUTE_HEALTH },
-	{ "/shard-info", 0, GET_HEAD, "GET, HEAD", "Allow: GET, HEAD\r\n", h_shard_info, ROUTE_SHARD_INFO },
-	{ "/api/next-id/", 1, GET_HEAD, "GET, HEAD", "Allow: GET, HEAD\r\n", h_next_id, ROUTE_NEXT_ID },
-	{ "/api/next-batch/", 1, GET_HEAD, "GET, HEAD", "Allow: GET, HEAD\r\n", h_next_batch, ROUTE_NEXT_BATCH },
-	{ "/api/status/", 1, GET_HEAD, "GET, HEAD", "Allow: GET, HEAD\r\n", h_status, ROUTE_STATUS },
-	{ "/api/list", 0, GET_HEAD, "GET, HEAD", "Allow: GET, HEAD\r\n", h_list, ROUTE_LIST },
-	{ "/api/types", 0, GET_HEAD, "GET, HEAD", "Allow: GET, HEAD\r\n", h_types, ROUTE_TYPES },
-	{ "/api/init/", 1, M_POST, "POST", "Allow: POST\r\n", h_init, ROUTE_INIT },
-	{ "/api/reset/", 1, M_PUT, "PUT", "Allow: PUT\r\n", h_reset, ROUTE_RESET },
-	{ "/api/entity/", 1, M_DELETE, "DELETE", "Allow: DELETE\r\n", h_delete, ROUTE_DELETE },
-	{ "/api/parse-snowflake/", 1, GET_HEAD, "GET, HEAD", "Allow: GET, HEAD\r\n", h_parse, ROUTE_PARSE },
-	{ "/metrics", 0, GET_HEAD, "GET, HEAD", "Allow: GET, HEAD\r\n", h_metrics, ROUTE_METRICS },
+	{ "/health", 0, GET_HEAD, "GET, HEAD", h_health, ROUTE_HEALTH },
+	{ "/shard-info", 0, GET_HEAD, "GET, HEAD", h_shard_info, ROUTE_SHARD_INFO },
+	{ "/api/next-id/", 1, GET_HEAD, "GET, HEAD", h_next_id, ROUTE_NEXT_ID },
+	{ "/api/next-batch/", 1, GET_HEAD, "GET, HEAD", h_next_batch, ROUTE_NEXT_BATCH },
+	{ "/api/status/", 1, GET_HEAD, "GET, HEAD", h_status, ROUTE_STATUS },
+	{ "/api/list", 0, GET_HEAD, "GET, HEAD", h_list, ROUTE_LIST },
+	{ "/api/types", 0, GET_HEAD, "GET, HEAD", h_types, ROUTE_TYPES },
+	{ "/api/init/", 1, M_POST, "POST", h_init, ROUTE_INIT },
+	{ "/api/reset/", 1, M_PUT, "PUT", h_reset, ROUTE_RESET },
+	{ "/api/entity/", 1, M_DELETE, "DELETE", h_delete, ROUTE_DELETE },
+	{ "/api/parse-snowflake/", 1, GET_HEAD, "GET, HEAD", h_parse, ROUTE_PARSE },
+	{ "/metrics", 0, GET_HEAD, "GET, HEAD", h_metrics, ROUTE_METRICS },
 };
 
 static const struct route *match(const char *path, size_t len, const char **seg, size_t *seg_len)
@@ -892,7 +891,9 @@ static int dispatch(struct ctx *x, const struct route **matched)
 		return fail(404, "Not found", "no route for this path; see GET /api/types and the README");
 	x->route = rt->id;
 	if (!(rt->methods & (1 << h->method))) {
-		x->extra_headers = rt->allow_header;
+		static char allow[48];
+		snprintf(allow, sizeof allow, "Allow: %s\r\n", rt->allow);
+		x->extra_headers = allow;
 		return fail(405, "Method not allowed", "use %s for this path", rt->allow);
 	}
 	if (rt->entity) {
