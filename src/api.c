@@ -204,15 +204,13 @@ static int ownership_gate(void)
 	return 0;
 }
 
-/* Binds (creating durably when new) and reports the usual failures. */
+/* Creates the entity, durably, on its first use (resolve_type has already
+ * found an existing one and checked its type). */
 static int bind_entity(struct ctx *x, enum id_type t, struct entity **e)
 {
 	if (*e)
 		return 0;
-	enum store_status st = store_bind(store, x->entity, x->entity_len, t, x->r->mono_ms, e);
-	if (st == STORE_MISMATCH)
-		return fail(400, "Type mismatch", "entity '%s' is bound to type %s, not %s",
-			    x->entity, id_type_name((*e)->type), id_type_name(t));
+	enum store_status st = store_init(store, x->entity, x->entity_len, t, 0, x->r->mono_ms, e);
 	return st == STORE_OK ? 0 : storage_error(st);
 }
 

@@ -135,17 +135,6 @@ static int persist(struct store *s, const struct jrec *recs, size_t n)
 	return 0;
 }
 
-enum store_status store_bind(struct store *s, const char *name, size_t len,
-			     enum id_type type, uint64_t now_mono_ms, struct entity **out)
-{
-	struct entity *e = store_find(s, name, len);
-	if (e) {
-		*out = e;
-		return e->type == type ? STORE_OK : STORE_MISMATCH;
-	}
-	return store_init(s, name, len, type, 0, now_mono_ms, out);
-}
-
 static uint64_t min_u64(uint64_t a, uint64_t b) { return a < b ? a : b; }
 
 /* Where the next reservation of e ends when k iterations are wanted now. */

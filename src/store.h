@@ -28,7 +28,6 @@ struct entity {
 
 enum store_status {
 	STORE_OK,
-	STORE_MISMATCH,    /* entity bound to another type */
 	STORE_EXISTS,
 	STORE_NOT_FOUND,
 	STORE_EXHAUSTED,   /* sequence past its type's maximum */
@@ -55,9 +54,6 @@ int store_open(struct store *s, const char *dir, uint64_t shard, uint64_t total,
 void store_close(struct store *s);
 
 struct entity *store_find(struct store *s, const char *name, size_t len);
-/* Finds the entity or creates it bound to `type` (durably). */
-enum store_status store_bind(struct store *s, const char *name, size_t len,
-			     enum id_type type, uint64_t now_mono_ms, struct entity **out);
 /* Hands out k consecutive iterations of a sequence entity, reserving a new
  * segment first when needed. *first_i gets the first one. */
 enum store_status store_take(struct store *s, struct entity *e, uint64_t k,
