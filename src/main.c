@@ -55,11 +55,12 @@ int main(int argc, char **argv)
 	char err[512];
 	uint64_t started = clock_mono_ms();
 
-	/* Subcommands take the same flags and environment as the server. */
-	const char *cmd = argc > 1 && (strcmp(argv[1], "parse") == 0 ||
-				       strcmp(argv[1], "check-config") == 0) ? argv[1] : NULL;
-	int skip = !cmd ? 0 : strcmp(cmd, "parse") == 0 ? 2 : 1;
-	if (cmd && skip == 2 && argc < 3) {
+	/* Subcommands take the same flags and environment as the server:
+	 * `shardid parse <id> [flags]`, `shardid check-config [flags]`. */
+	int parse = argc > 1 && strcmp(argv[1], "parse") == 0;
+	int check = argc > 1 && strcmp(argv[1], "check-config") == 0;
+	int skip = parse ? 2 : check ? 1 : 0;
+	if (parse && argc < 3) {
 		fprintf(stderr, "shardid: usage: shardid parse <id> [flags]\n");
 		return 2;
 	}
@@ -76,9 +77,9 @@ int main(int argc, char **argv)
 
 	char desc[1024];
 	config_describe(&cfg, desc, sizeof desc);
-	if (cmd && skip == 2)
+	if (parse)
 		return cmd_parse(&cfg, argv[2]);
-	if (cmd) {
+	if (check) {
 		printf("configuration ok: %s\n", desc);
 		return 0;
 	}
