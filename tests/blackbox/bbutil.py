@@ -395,6 +395,34 @@ class RawConn:
         return True
 
 
+def stop_all(servers):
+    """Stops every server still running (SIGTERM, exit 0 asserted by stop());
+    fails afterwards with all the errors, so one bad stop hides no other."""
+    errors = []
+    for s in servers:
+        if s.running:
+            try:
+                s.stop()
+            except AssertionError as e:
+                errors.append(str(e))
+    assert not errors, "\n".join(errors)
+
+
+def wait_accepting(server, timeout, what):
+    """Waits until a fresh connection gets 200 on /health (e.g. after
+    connections were closed at the connection cap)."""
+    deadline = time.monotonic() + timeout
+    while True:
+        try:
+            with server.raw() as c:
+                if c.request(get_req()).status == 200:
+                    return
+        except (OSError, EOFError):
+            pass
+        assert time.monotonic() < deadline, what
+        time.sleep(0.05)
+
+
 def get_req(path="/health", host="x", version="1.1", extra=""):
     return (f"GET {path} HTTP/{version}\r\nHost: {host}\r\n{extra}\r\n").encode()
 

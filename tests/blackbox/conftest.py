@@ -24,7 +24,7 @@ import signal
 
 import pytest
 
-from bbutil import BIN, Server
+from bbutil import BIN, Server, stop_all
 
 DEFAULT_TEST_TIMEOUT_S = 20
 
@@ -76,14 +76,7 @@ class _Factory:
         return s
 
     def finish(self):
-        errors = []
-        for s in self.all:
-            if s.running:
-                try:
-                    s.stop()
-                except AssertionError as e:
-                    errors.append(str(e))
-        assert not errors, "\n".join(errors)
+        stop_all(self.all)
 
 
 @pytest.fixture

@@ -211,14 +211,7 @@ def make_server(tmp_path_factory):
         return s
 
     yield make
-    errors = []
-    for s in made:
-        if s.running:
-            try:
-                s.stop()
-            except AssertionError as e:
-                errors.append(str(e))
-    assert not errors, "\n".join(errors)
+    bbutil.stop_all(made)
 
 
 class KeepAlive:

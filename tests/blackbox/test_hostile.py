@@ -24,7 +24,7 @@ import time
 import pytest
 
 import bbutil
-from bbutil import REPO, Server, assert_error, get_req, ok, uniq
+from bbutil import REPO, Server, assert_error, get_req, ok, uniq, wait_accepting
 
 BINARIES = {
     "release": bbutil.BIN,
@@ -701,16 +701,7 @@ def test_connection_flood_past_the_cap(fresh):
         for c in held[:10]:
             c.close()
         del held[:10]
-        deadline = time.monotonic() + 5
-        while True:                                      # slots free up again
-            try:
-                with s.raw() as c:
-                    if c.request(get_req()).status == 200:
-                        break
-            except (OSError, EOFError):
-                pass
-            assert time.monotonic() < deadline, "no connection accepted after ten closed"
-            time.sleep(0.05)
+        wait_accepting(s, 5, "no connection accepted after ten closed")  # slots free up again
     finally:
         for c in held:
             c.close()

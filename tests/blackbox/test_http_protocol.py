@@ -7,7 +7,7 @@ import time
 
 import pytest
 
-from bbutil import assert_error, get_req, ok, uniq
+from bbutil import assert_error, get_req, ok, uniq, wait_accepting
 
 
 def health_ok(s):
@@ -468,16 +468,7 @@ def test_connection_cap_refuses_cleanly_and_keeps_serving(servers):
         for c in held:                                   # the others are still served
             assert c.request(get_req()).status == 200
         held.pop().close()
-        deadline = time.monotonic() + 3
-        while True:                                      # a slot frees up again
-            try:
-                with s.raw() as c:
-                    if c.request(get_req()).status == 200:
-                        break
-            except (OSError, EOFError):
-                pass
-            assert time.monotonic() < deadline, "no connection accepted after one closed"
-            time.sleep(0.05)
+        wait_accepting(s, 3, "no connection accepted after one closed")  # a slot frees up again
     finally:
         for c in held:
             c.close()
