@@ -423,6 +423,21 @@ def wait_accepting(server, timeout, what):
         time.sleep(0.05)
 
 
+def send_raw(server, raw):
+    """Sends raw bytes on a fresh connection -> (conn, Resp or None when the
+    server reset or closed it before answering). A send cut short by the
+    server is not an error: it may answer and close before reading it all."""
+    c = server.raw()
+    try:
+        c.send(raw)
+    except (BrokenPipeError, ConnectionResetError):
+        pass
+    try:
+        return c, c.read_response()
+    except (EOFError, ConnectionResetError):
+        return c, None
+
+
 def get_req(path="/health", host="x", version="1.1", extra=""):
     return (f"GET {path} HTTP/{version}\r\nHost: {host}\r\n{extra}\r\n").encode()
 

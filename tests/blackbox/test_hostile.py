@@ -24,7 +24,7 @@ import time
 import pytest
 
 import bbutil
-from bbutil import REPO, Server, assert_error, get_req, ok, uniq, wait_accepting
+from bbutil import REPO, Server, assert_error, get_req, ok, send_raw, uniq, wait_accepting
 
 BINARIES = {
     "release": bbutil.BIN,
@@ -231,15 +231,9 @@ def metric(s, name):
 
 def send_bad(s, raw, wait_close=True):
     """Sends raw bytes -> (Resp or None, closed by the server within 2 s)."""
-    c = s.raw()
+    c, r = send_raw(s, raw)
     try:
-        try:
-            c.send(raw)
-        except (BrokenPipeError, ConnectionResetError):
-            pass
-        try:
-            r = c.read_response()
-        except (EOFError, ConnectionResetError):
+        if r is None:
             return None, True
         return r, wait_close and c.closed_by_peer(2.0)
     finally:

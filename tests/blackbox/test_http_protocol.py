@@ -7,7 +7,7 @@ import time
 
 import pytest
 
-from bbutil import assert_error, get_req, ok, uniq, wait_accepting
+from bbutil import assert_error, get_req, ok, send_raw, uniq, wait_accepting
 
 
 def health_ok(s):
@@ -295,16 +295,10 @@ BAD_IDS = [n for n, _, _ in BAD]
 
 
 def _send_bad(s, raw):
-    c = s.raw()
-    try:
-        c.send(raw)
-    except (BrokenPipeError, ConnectionResetError):
-        pass
-    try:
-        r = c.read_response()
-    except ConnectionResetError:
+    c, r = send_raw(s, raw)
+    if r is None:
         c.close()
-        raise AssertionError("connection reset before any response")
+        raise AssertionError("connection closed or reset before any response")
     return c, r
 
 
