@@ -92,8 +92,11 @@ def _port_is_free(port):
 class ConsulAgent:
     """A `consul agent -dev` bound to 127.0.0.1 on free ports."""
 
-    def __init__(self, binary=None, start_timeout=30.0, log_path=None):
+    def __init__(self, binary=None, start_timeout=30.0, log_path=None, extra_args=(), token=None):
         self.binary = binary
+        self.extra_args = list(extra_args)  # e.g. ["-hcl", "acl { enabled = true ... }"]
+        self.token = token                  # sent as X-Consul-Token by the helpers below
+        self.node = "shardid-test"
         self.start_timeout = start_timeout
         self.log_path = log_path  # None: a file in the temp data dir's parent
         self.http_port = None
@@ -132,7 +135,7 @@ class ConsulAgent:
         self._log = open(log_path, "ab")
         cmd = [
             self.binary, "agent", "-dev",
-            "-node", "shardid-test",
+            "-node", self.node,
             "-bind", HOST, "-client", HOST, "-advertise", HOST,
             "-data-dir", data_dir,
             "-http-port", str(http_port),
@@ -141,6 +144,7 @@ class ConsulAgent:
             "-serf-wan-port", str(ports["serf-wan-port"]),
             "-server-port", str(ports["server-port"]),
             "-log-level", "warn",
+            *self.extra_args,
         ]
         self.proc = subprocess.Popen(
             cmd, stdin=subprocess.DEVNULL, stdout=self._log,
@@ -227,7 +231,7 @@ class ConsulAgent:
     def request(self, method, path, body=None, timeout=5.0):
         """Returns (status, parsed JSON or raw text or None)."""
         data = None
-        headers = {}
+        headers = {"X-Consul-Token": self.token} if self.token else {}
         if body is not None:
             data = body if isinstance(body, bytes) else json.dumps(body).encode()
             headers["Content-Type"] = "application/json"

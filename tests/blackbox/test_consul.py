@@ -1,7 +1,8 @@
 """Consul integration (SPEC section 7) against a real agent.
 
 A throw-away `consul agent -dev` (tests/consul_agent.py; the binary comes from
-scripts/consul-build) serves the whole module; every test uses its own
+scripts/consul-build) serves the whole module, and a second one with ACLs on
+(default deny) serves the ACL tests; every test uses its own
 SERVICE_NAME, so service IDs and lock keys never meet across tests. Timings
 the tests rely on: shardid renews its session (TTL 10 s) every ~3.3 s, Consul
 invalidates an unrenewed session after up to twice the TTL and then keeps the
@@ -356,3 +357,65 @@ def test_unresolvable_consul_host_still_serves(servers, name):
     assert consul_state(s)["reachable"] is False
     wait_until(lambda: "cannot resolve consul.invalid" in s.output(), 5, "a log line about the name")
     assert "cannot resolve consul.invalid" in consul_state(s)["lastError"]
+
+
+ACL_ROOT = "acl-root-secret"
+
+
+@pytest.fixture(scope="module")
+def acl_agent(consul_bin):
+    """A second dev agent with ACLs on and everything denied by default."""
+    hcl = ('acl { enabled = true\n default_policy = "deny"\n'
+           f' tokens {{ initial_management = "{ACL_ROOT}" }} }}')
+    a = ConsulAgent(binary=consul_bin, extra_args=["-hcl", hcl], token=ACL_ROOT)
+    a.start()
+    yield a
+    a.stop()
+
+
+def least_privilege_token(agent, name):
+    """A token with only the rights the README lists for an instance."""
+    rules = (f'service "{name}" {{ policy = "write" }}\n'
+             f'session "{agent.node}" {{ policy = "write" }}\n'
+             f'key_prefix "{name}/shards/" {{ policy = "write" }}\n')
+    pol = agent.put("/v1/acl/policy", {"Name": name, "Rules": rules})
+    return agent.put("/v1/acl/token", {"Policies": [{"ID": pol["ID"]}]})["SecretID"]
+
+
+@pytest.mark.timeout(40)
+@pytest.mark.parametrize("rights", ["management", "least-privilege"])
+def test_acl_token_registers_and_locks(servers, acl_agent, name, rights):
+    token = ACL_ROOT if rights == "management" else least_privilege_token(acl_agent, name)
+    s = start(servers, acl_agent.url, name, env={"CONSUL_HTTP_TOKEN": token})
+    entries = wait_until(lambda: passing(acl_agent, name), 10, "a passing instance")
+    assert [e["Service"]["Port"] for e in entries] == [s.port]
+    wait_until(lambda: lock_held(s), 5, "the lock")
+    assert kv_holder(acl_agent, f"{name}/shards/1")[1]["pid"] == s.proc.pid
+
+    s.stop()
+    assert passing(acl_agent, name) == []
+    assert kv_holder(acl_agent, f"{name}/shards/1") == (None, None)
+
+
+@pytest.mark.parametrize("token", ["wrong-token", None], ids=["wrong", "missing"])
+def test_acl_refusal_is_reported_and_registers_nothing(servers, acl_agent, name, token):
+    env = {"CONSUL_HTTP_TOKEN": token} if token else {}
+    s = start(servers, acl_agent.url, name, env=env)
+    err = wait_until(lambda: consul_state(s).get("lastError"), 5, "the refusal in /health")
+    assert "HTTP 403" in err, err
+    assert ("ACL not found" if token else "lacks permission") in err
+    assert consul_state(s)["lock"] != "held" and consul_state(s)["registered"] is False
+    wait_until(lambda: "Consul refused a request" in s.output(), 5, "a log line")
+    # Not strict: reachable but refusing is treated like unreachable, so IDs are served.
+    assert s.next_id(uniq(), "int").status == 200
+    assert acl_agent.get("/v1/agent/services") == {}
+    assert kv_entry(acl_agent, f"{name}/shards/1") is None
+
+
+def test_acl_refusal_in_strict_mode_hands_out_nothing(servers, acl_agent, name):
+    s = start(servers, acl_agent.url, name,
+              env={"CONSUL_HTTP_TOKEN": "wrong-token", "CONSUL_STRICT": "1"})
+    wait_until(lambda: "HTTP 403" in (consul_state(s).get("lastError") or ""), 5, "the refusal")
+    st, body = health(s)
+    assert st == 503 and "strict mode" in body["reason"]
+    assert s.next_id(uniq(), "int").status == 503
