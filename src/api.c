@@ -205,12 +205,14 @@ static int ownership_gate(void)
 }
 
 /* Creates the entity, durably, on its first use (resolve_type has already
- * found an existing one and checked its type). */
+ * found an existing one and checked its type). A name that was deleted
+ * continues above what it handed out. */
 static int bind_entity(struct ctx *x, enum id_type t, struct entity **e)
 {
 	if (*e)
 		return 0;
-	enum store_status st = store_init(store, x->entity, x->entity_len, t, 0, x->r->mono_ms, e);
+	uint64_t floor = store_floor(store, x->entity, x->entity_len);
+	enum store_status st = store_init(store, x->entity, x->entity_len, t, floor, x->r->mono_ms, e);
 	return st == STORE_OK ? 0 : storage_error(st);
 }
 
@@ -665,12 +667,27 @@ static int snap_field(const struct json_field *f, const struct entity *shape_of,
 	return 0;
 }
 
+/* ?force=true|false (default false). */
+static int force_param(struct ctx *x, int *force)
+{
+	const char *v;
+	size_t n;
+	*force = 0;
+	if (!http_query_param(x->query, x->query_len, "force", &v, &n))
+		return 0;
+	if (n == 4 && memcmp(v, "true", 4) == 0)
+		*force = 1;
+	else if (!(n == 5 && memcmp(v, "false", 5) == 0))
+		return fail(400, "Invalid parameter", "force must be true or false");
+	return 0;
+}
+
 static int h_init(struct ctx *x)
 {
 	static const char *const allowed[] = { "dataType", "startValue", NULL };
 	struct json_object obj;
-	int rc;
-	if ((rc = admin_gate(x)) || (rc = parse_body(x, &obj, allowed)))
+	int rc, force;
+	if ((rc = force_param(x, &force)) || (rc = admin_gate(x)) || (rc = parse_body(x, &obj, allowed)))
 		return rc;
 	const struct json_field *ft = json_get(&obj, "dataType");
 	const struct json_field *fs = json_get(&obj, "startValue");
@@ -680,13 +697,25 @@ static int h_init(struct ctx *x)
 	if (ft->type != JSON_STRING || id_type_parse(ft->str, ft->str_len, &t) != 0)
 		return fail(400, "Invalid data type",
 			    "dataType must be one of int, long, snowflake, uuid8, uuid12, uuid16, uuid22");
-	uint64_t start_i = 0;
+	/* A deleted entity of this name may have handed out values below its
+	 * floor: a new one starts above them unless the operator forces it. */
+	uint64_t floor = store_floor(store, x->entity, x->entity_len), start_i = floor;
+	struct seq_shape shape = seq_shape_make(cfg->shard_id, cfg->total_shards, t);
 	int adjusted = 0;
 	if (fs && fs->type != JSON_NULL) {
 		if (!id_type_is_seq(t))
 			return fail(400, "Invalid field", "startValue applies to int and long only");
 		if ((rc = snap_field(fs, NULL, t, "startValue", &start_i, &adjusted)))
 			return rc;
+		if (start_i < floor && !force)
+			return fail(409, "Start below deleted values",
+				    "a deleted entity '%s' may have handed out values up to %llu; starting at %llu could repeat them; add ?force=true to do it anyway",
+				    x->entity, (unsigned long long)seq_value(&shape, floor - 1),
+				    (unsigned long long)seq_value(&shape, start_i));
+	} else if (id_type_is_seq(t) && floor >= seq_count(&shape)) {
+		return fail(409, "Sequence exhausted",
+			    "a deleted entity '%s' went past the %s range; give a startValue with ?force=true, or use long",
+			    x->entity, id_type_name(t));
 	}
 	struct entity *e;
 	enum store_status st = store_init(store, x->entity, x->entity_len, t, start_i, x->r->mono_ms, &e);
@@ -715,16 +744,8 @@ static int h_reset(struct ctx *x)
 {
 	static const char *const allowed[] = { "value", NULL };
 	struct json_object obj;
-	int rc = 0, force = 0;
-	const char *fv;
-	size_t fn;
-	if (http_query_param(x->query, x->query_len, "force", &fv, &fn)) {
-		if (fn == 4 && memcmp(fv, "true", 4) == 0)
-			force = 1;
-		else if (!(fn == 5 && memcmp(fv, "false", 5) == 0))
-			return fail(400, "Invalid parameter", "force must be true or false");
-	}
-	if ((rc = admin_gate(x)) || (rc = parse_body(x, &obj, allowed)))
+	int rc, force;
+	if ((rc = force_param(x, &force)) || (rc = admin_gate(x)) || (rc = parse_body(x, &obj, allowed)))
 		return rc;
 	struct entity *e = find_or_404(x, &rc);
 	if (!e)

@@ -11,7 +11,7 @@ enum jrec_kind {
 	JREC_BIND    = 1,  /* entity `name` bound to id type `type` */
 	JREC_RESERVE = 2,  /* iterations below `value` of `name` may be handed out */
 	JREC_RESET   = 3,  /* `name` continues at iteration `value` (forgets the old mark) */
-	JREC_DELETE  = 4,  /* `name` forgotten */
+	JREC_DELETE  = 4,  /* `name` deleted after handing out iterations below `value` */
 	JREC_FENCE   = 5,  /* snowflake ticks below `value` may have been used */
 };
 

@@ -46,7 +46,8 @@ static int grow_buckets(struct store *s)
 	return 0;
 }
 
-struct entity *store_find(struct store *s, const char *name, size_t len)
+/* The entity or tombstone of this name. */
+static struct entity *find_slot(struct store *s, const char *name, size_t len)
 {
 	if (!s->nbuckets)
 		return NULL;
@@ -57,10 +58,22 @@ struct entity *store_find(struct store *s, const char *name, size_t len)
 	return NULL;
 }
 
+struct entity *store_find(struct store *s, const char *name, size_t len)
+{
+	struct entity *e = find_slot(s, name, len);
+	return e && !e->deleted ? e : NULL;
+}
+
+uint64_t store_floor(struct store *s, const char *name, size_t len)
+{
+	struct entity *e = find_slot(s, name, len);
+	return e && e->deleted ? e->reserved_i : 0;
+}
+
 /* Inserts a new entity in memory only; the caller journals it. */
 static struct entity *insert(struct store *s, const char *name, size_t len, enum id_type type)
 {
-	if (s->count >= s->nbuckets && grow_buckets(s) != 0)
+	if (s->slots >= s->nbuckets && grow_buckets(s) != 0)
 		return NULL;
 	struct entity *e = calloc(1, sizeof *e);
 	if (!e)
@@ -74,6 +87,7 @@ static struct entity *insert(struct store *s, const char *name, size_t len, enum
 	e->next = s->buckets[b];
 	s->buckets[b] = e;
 	s->count++;
+	s->slots++;
 	return e;
 }
 
@@ -83,8 +97,41 @@ static void unlink_entity(struct store *s, struct entity *e)
 	while (*p != e)
 		p = &(*p)->next;
 	*p = e->next;
-	s->count--;
+	if (!e->deleted)
+		s->count--;
+	s->slots--;
 	free(e);
+}
+
+/* Binds name to type in memory only (the caller journals it). An existing
+ * slot, normally a tombstone, starts over at its high-water mark. */
+static struct entity *bind_name(struct store *s, const char *name, size_t len, enum id_type type)
+{
+	struct entity *e = find_slot(s, name, len);
+	if (!e)
+		return insert(s, name, len, type);
+	if (e->deleted)
+		s->count++;
+	uint64_t floor = e->reserved_i;
+	e->type = type;
+	e->shape = seq_shape_make(s->shard, s->total, type);
+	e->start_i = e->next_i = e->reserved_i = e->reserved_from_i = floor;
+	e->last_reserve_ms = e->last_snowflake = 0;
+	e->deleted = 0;
+	return e;
+}
+
+/* After a delete that handed out iterations below floor: keep a tombstone
+ * when there is something to remember. */
+static void retire(struct store *s, struct entity *e, uint64_t floor)
+{
+	if (!floor) {
+		unlink_entity(s, e);
+		return;
+	}
+	e->reserved_i = floor;
+	e->deleted = 1;
+	s->count--;
 }
 
 static struct jrec rec(enum jrec_kind kind, const struct entity *e, uint64_t value)
@@ -121,17 +168,23 @@ static int persist(struct store *s, const struct jrec *recs, size_t n)
 		s->last_probe_ms = 0;
 	}
 	uint64_t bytes = journal_bytes(s->journal);
-	if (bytes >= COMPACT_MIN_BYTES && bytes >= 2 * s->compacted_bytes) {
-		if (journal_compact(s->journal, emit_snapshot, s) == 0) {
-			s->compacted_bytes = journal_bytes(s->journal);
-			log_info("msg=\"journal compacted\" before_bytes=%llu after_bytes=%llu",
-				 (unsigned long long)bytes, (unsigned long long)s->compacted_bytes);
-		} else {
-			/* The old journal stays valid; try again after it grows further. */
-			s->compacted_bytes = bytes;
-			log_warn("msg=\"journal compaction failed\" error=\"%s\"", strerror(errno));
-		}
+	if (bytes >= COMPACT_MIN_BYTES && bytes >= 2 * s->compacted_bytes)
+		store_compact(s);
+	return 0;
+}
+
+int store_compact(struct store *s)
+{
+	uint64_t bytes = journal_bytes(s->journal);
+	if (journal_compact(s->journal, emit_snapshot, s) != 0) {
+		/* The old journal stays valid; try again after it grows further. */
+		s->compacted_bytes = bytes;
+		log_warn("msg=\"journal compaction failed\" error=\"%s\"", strerror(errno));
+		return -1;
 	}
+	s->compacted_bytes = journal_bytes(s->journal);
+	log_info("msg=\"journal compacted\" before_bytes=%llu after_bytes=%llu",
+		 (unsigned long long)bytes, (unsigned long long)s->compacted_bytes);
 	return 0;
 }
 
@@ -163,7 +216,10 @@ enum store_status store_init(struct store *s, const char *name, size_t len,
 {
 	if (store_find(s, name, len))
 		return STORE_EXISTS;
-	struct entity *e = insert(s, name, len, type);
+	struct entity *tomb = find_slot(s, name, len), saved;
+	if (tomb)
+		saved = *tomb;
+	struct entity *e = bind_name(s, name, len, type);
 	if (!e)
 		return STORE_NOMEM;
 	e->start_i = e->next_i = e->reserved_from_i = start_i;
@@ -178,7 +234,13 @@ enum store_status store_init(struct store *s, const char *name, size_t len,
 		recs[n++] = rec(JREC_RESERVE, e, mark);
 	}
 	if (persist(s, recs, n) != 0) {
-		unlink_entity(s, e);
+		if (tomb) {          /* back to the tombstone it was */
+			saved.next = e->next;
+			*e = saved;
+			s->count--;
+		} else {
+			unlink_entity(s, e);
+		}
 		return STORE_UNAVAILABLE;
 	}
 	if (mark > start_i)
@@ -229,10 +291,12 @@ enum store_status store_delete(struct store *s, const char *name, size_t len)
 	struct entity *e = store_find(s, name, len);
 	if (!e)
 		return STORE_NOT_FOUND;
-	struct jrec r = rec(JREC_DELETE, e, 0);
+	/* Everything below next_i may have been handed out, now or before a
+	 * restart (replay moves next_i to the last mark); nothing above it has. */
+	struct jrec r = rec(JREC_DELETE, e, e->next_i);
 	if (persist(s, &r, 1) != 0)
 		return STORE_UNAVAILABLE;
-	unlink_entity(s, e);
+	retire(s, e, e->next_i);
 	return STORE_OK;
 }
 
@@ -291,12 +355,14 @@ struct entity **store_sorted(struct store *s)
 	size_t n = 0;
 	for (size_t i = 0; i < s->nbuckets; i++)
 		for (struct entity *e = s->buckets[i]; e; e = e->next)
-			v[n++] = e;
+			if (!e->deleted)
+				v[n++] = e;
 	qsort(v, n, sizeof *v, by_name);
 	return v;
 }
 
-/* The live state as journal records: what a replay needs, nothing more. */
+/* The live state and tombstones as journal records: what a replay needs,
+ * nothing more. */
 static int emit_snapshot(void *ud, struct journal_sink *sink)
 {
 	struct store *s = ud;
@@ -308,7 +374,10 @@ static int emit_snapshot(void *ud, struct journal_sink *sink)
 			struct jrec b = rec(JREC_BIND, e, 0);
 			struct jrec r = rec(JREC_RESET, e, e->start_i);
 			struct jrec m = rec(JREC_RESERVE, e, e->reserved_i);
-			if (journal_emit(sink, &b) != 0 ||
+			struct jrec d = rec(JREC_DELETE, e, e->reserved_i);
+			if (journal_emit(sink, &b) != 0)
+				return -1;
+			if (e->deleted ? journal_emit(sink, &d) != 0 :
 			    (e->start_i && journal_emit(sink, &r) != 0) ||
 			    (e->reserved_i > e->start_i && journal_emit(sink, &m) != 0))
 				return -1;
@@ -336,9 +405,7 @@ static int apply(void *ud, const struct jrec *r)
 	case JREC_BIND:
 		if (r->type >= TYPE_COUNT)
 			return -1;
-		if (e)
-			unlink_entity(s, e);
-		return insert(s, r->name, r->name_len, (enum id_type)r->type) ? 0 : -1;
+		return bind_name(s, r->name, r->name_len, (enum id_type)r->type) ? 0 : -1;
 	case JREC_RESET:
 		if (!e)
 			return -1;
@@ -353,7 +420,7 @@ static int apply(void *ud, const struct jrec *r)
 		return 0;
 	case JREC_DELETE:
 		if (e)
-			unlink_entity(s, e);
+			retire(s, e, r->value);
 		return 0;
 	default:
 		return -1;

@@ -24,6 +24,9 @@ struct entity {
 	uint64_t reserved_from_i;     /* next_i when the last reservation was made */
 	uint64_t last_reserve_ms;     /* monotonic time of it (0: none since start) */
 	uint64_t last_snowflake;      /* last snowflake handed out for it (0: none) */
+	uint8_t deleted;              /* tombstone: hidden from every route; its
+	                                 reserved_i is where a re-created entity
+	                                 starts, so delete cannot repeat values */
 };
 
 enum store_status {
@@ -38,7 +41,9 @@ enum store_status {
 
 struct store {
 	struct entity **buckets;
-	size_t nbuckets, count;
+	size_t nbuckets;
+	size_t count;                 /* live entities */
+	size_t slots;                 /* live entities and tombstones */
 	struct journal *journal;      /* NULL: memory only (unit tests) */
 	uint64_t shard, total;
 	struct sf_gen gen;
@@ -53,17 +58,23 @@ int store_open(struct store *s, const char *dir, uint64_t shard, uint64_t total,
 	       const struct sf_layout *layout, uint64_t machine, char *err, size_t errlen);
 void store_close(struct store *s);
 
+/* A live entity (never a tombstone). */
 struct entity *store_find(struct store *s, const char *name, size_t len);
+/* First iteration a new entity of this name can start at without repeating a
+ * value that a deleted one may have handed out (0 when none was deleted). */
+uint64_t store_floor(struct store *s, const char *name, size_t len);
 /* Hands out k consecutive iterations of a sequence entity, reserving a new
  * segment first when needed. *first_i gets the first one. */
 enum store_status store_take(struct store *s, struct entity *e, uint64_t k,
 			     uint64_t now_mono_ms, uint64_t *first_i);
-/* Creates an entity; a sequence gets its first small segment in the same
- * journal write, so a new entity costs one fsync. */
+/* Creates an entity starting at start_i (the caller applies store_floor); a
+ * sequence gets its first small segment in the same journal write, so a new
+ * entity costs one fsync. */
 enum store_status store_init(struct store *s, const char *name, size_t len,
 			     enum id_type type, uint64_t start_i, uint64_t now_mono_ms,
 			     struct entity **out);
 enum store_status store_reset(struct store *s, struct entity *e, uint64_t i, int force);
+/* Hides the entity; a sequence's high-water mark stays as a tombstone. */
 enum store_status store_delete(struct store *s, const char *name, size_t len);
 /* Next snowflake at now_ms (batch: may use what the previous tick left,
  * see sf_gen.carry_over); writes a new time fence to the journal when the
@@ -74,7 +85,9 @@ enum store_status store_snowflake(struct store *s, uint64_t now_ms, int batch,
 /* While the journal is failing, tries a harmless write (at most once a
  * second) so health recovers without waiting for an ID request. */
 void store_probe(struct store *s, uint64_t now_mono_ms);
-/* Entities sorted by name (malloc'd array; caller frees). NULL on OOM. */
+/* Rewrites the journal as a snapshot of the live state and tombstones. */
+int store_compact(struct store *s);
+/* Live entities sorted by name (malloc'd array of count; caller frees). NULL on OOM. */
 struct entity **store_sorted(struct store *s);
 /* Value of iteration i of e. */
 static inline uint64_t entity_value(const struct entity *e, uint64_t i)

@@ -272,12 +272,13 @@ class Server:
     def status(self, entity, **kw):
         return self.get(f"/api/status/{entity}", **kw)
 
-    def init(self, entity, dtype="int", start=None, body=None, headers=None, **kw):
+    def init(self, entity, dtype="int", start=None, body=None, headers=None, force=False, **kw):
         if body is None:
             body = {"dataType": dtype}
             if start is not None:
                 body["startValue"] = start
-        return self.request("POST", f"/api/init/{entity}", body=body, headers=headers, **kw)
+        q = "?force=true" if force else ""
+        return self.request("POST", f"/api/init/{entity}{q}", body=body, headers=headers, **kw)
 
     def reset(self, entity, value, force=False, body=None, headers=None, **kw):
         if body is None:

@@ -352,10 +352,11 @@ def test_delete_twice_is_404(srv):
 
 def test_deleted_name_can_be_rebound_to_another_type(srv):
     e = uniq()
-    srv.take(e, "int")
+    last = int(ok(srv.batch(e, 30, "int"))["endValue"])
     ok(srv.delete(e))
     body = ok(srv.next_id(e, "long"))
     assert body["dataType"] == "long"
+    assert int(body["value"]) > last, "a re-created sequence repeated a deleted one's value"
     assert ok(srv.status(e))["dataType"] == "long"
 
 
@@ -364,6 +365,61 @@ def test_deleted_name_can_be_initialised_again(srv):
     srv.take(e, "int")
     ok(srv.delete(e))
     assert ok(srv.init(e, "uuid12"), 201)["dataType"] == "uuid12"
+
+
+def test_recreated_sequence_continues_above_the_deleted_one(srv):
+    e = uniq()
+    last = ok(srv.batch(e, 50, "int"))["endValue"]
+    ok(srv.delete(e))
+    first = srv.take(e, "int")
+    assert first > last
+    # Through another type and another delete, the mark is still kept.
+    ok(srv.delete(e))
+    srv.take(e, "uuid8")
+    ok(srv.delete(e))
+    assert srv.take(e, "int") > first
+
+
+def test_init_after_delete_starts_above_what_was_handed_out(srv):
+    e = uniq()
+    last = ok(srv.batch(e, 20, "int"))["endValue"]
+    ok(srv.delete(e))
+    body = ok(srv.init(e, "int"), 201)
+    assert body["startValue"] > last and body["adjusted"] is False
+    assert srv.take(e) == body["startValue"]
+
+
+def test_init_below_deleted_values_needs_force(srv):
+    e = uniq()
+    last = ok(srv.batch(e, 20, "long"))["endValue"]
+    ok(srv.delete(e))
+    err = assert_error(srv.init(e, "long", "5"), 409)
+    assert str(int(last)) in err["message"] and "force=true" in err["message"]
+    assert_error(srv.status(e), 404)                      # nothing was created
+    assert_error(srv.request("POST", f"/api/init/{e}?force=maybe",
+                             body={"dataType": "long", "startValue": "5"}), 400)
+    body = ok(srv.init(e, "long", "5", force=True), 201)
+    assert body["startValue"] == "5"
+    assert srv.take(e) == "5"
+
+
+def test_init_above_deleted_values_needs_no_force(srv):
+    e = uniq()
+    last = ok(srv.batch(e, 20, "int"))["endValue"]
+    ok(srv.delete(e))
+    assert ok(srv.init(e, "int", last + 100), 201)["startValue"] == last + 100
+
+
+def test_int_after_a_long_past_the_int_range_is_exhausted(srv):
+    e = uniq()
+    ok(srv.init(e, "long", "3000000000"), 201)
+    srv.take(e)
+    ok(srv.delete(e))
+    err = assert_error(srv.init(e, "int"), 409)
+    assert "force=true" in err["message"]
+    assert_error(srv.next_id(e, "int"), 409)     # created, but with nothing left to hand out
+    ok(srv.delete(e))
+    assert int(srv.take(e, "long")) > 3000000000
 
 
 def test_delete_percent_encoded_name(srv):

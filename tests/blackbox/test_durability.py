@@ -85,12 +85,15 @@ def test_forward_reset_survives_kill_9(servers):
 
 def test_delete_survives_kill_9(servers):
     s = servers()
-    s.take("gone", "int")
+    last = ok(s.batch("gone", 40, "int"))["endValue"]
     s.take("kept", "int")
     ok(s.delete("gone"))
     s.crash_restart()
     assert_error(s.status("gone"), 404)
+    assert "gone" not in [e["entityName"] for e in ok(s.get("/api/list"))["entities"]]
     assert ok(s.status("kept"))["dataType"] == "int"
+    # The deleted sequence's high-water mark survived: a new one continues above.
+    assert s.take("gone", "int") > last
 
 
 def test_snowflakes_increase_across_kill_9(servers):
