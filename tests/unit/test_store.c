@@ -1,7 +1,8 @@
 /* Store tests: sequences over a real journal in a temp directory, with the
  * focus on what a restart must not lose: reservations, resets and the
- * tombstones that keep a deleted sequence's high-water mark, through replay
- * and through compaction. */
+ * tombstones that keep a deleted sequence's high-water mark, through replay,
+ * a torn re-creation and compaction; then thousands of random operations
+ * checked against "no value twice". */
 #include "check.h"
 #include "log.h"
 #include "store.h"
@@ -139,6 +140,41 @@ static void test_delete_keeps_floor(const char *dir)
 	store_close(&s);
 }
 
+static int ignore(void *ud, const struct jrec *r)
+{
+	(void)ud; (void)r;
+	return 0;
+}
+
+/* A re-creation is BIND + RESET(floor) in one write; if only the BIND made it
+ * to disk, replay must still start the name at its tombstone's floor. */
+static void test_bind_alone_over_tombstone_starts_at_floor(const char *dir)
+{
+	struct store s;
+	open_store(&s, dir);
+	make(&s, "t", TYPE_INT);
+	uint64_t last = take(&s, "t", 25);
+	CHECK(store_delete(&s, "t", 1) == STORE_OK);
+	store_close(&s);
+
+	char err[128];
+	struct journal *j = journal_open(dir, ignore, NULL, err, sizeof err);
+	CHECK(j != NULL);
+	struct jrec b;
+	memset(&b, 0, sizeof b);
+	b.kind = JREC_BIND;
+	b.type = TYPE_INT;
+	b.name_len = 1;
+	b.name[0] = 't';
+	CHECK(j && journal_append(j, &b, 1) == 0);
+	journal_close(j);
+
+	open_store(&s, dir);
+	CHECK(store_find(&s, "t", 1) != NULL);
+	CHECK(take(&s, "t", 1) > last);
+	store_close(&s);
+}
+
 static void test_delete_without_mark_forgets(void)
 {
 	struct store s;
@@ -174,6 +210,51 @@ static void test_compaction_keeps_tombstones(const char *dir)
 	store_close(&s);
 }
 
+/* Random operations on a few names: takes and batches, deletes and
+ * re-creations with another sequence type, forward resets, restarts and
+ * compactions. Without force, every value a name ever hands out is larger
+ * than the one before, whatever happened in between. */
+static void test_random_ops_never_repeat(const char *dir)
+{
+	static const char *const names[] = { "p", "q", "r", "s" };
+	uint64_t last[4] = { 0 }, rng = 0x9e3779b97f4a7c15u;
+	int repeats = 0, wrong_class = 0, takes = 0;
+	struct store s;
+	open_store(&s, dir);
+	for (int step = 0; step < 4000; step++) {
+		rng ^= rng << 13; rng ^= rng >> 7; rng ^= rng << 17;    /* xorshift64 */
+		int n = (int)(rng % 4), op = (int)(rng >> 8) % 100;
+		const char *name = names[n];
+		struct entity *e = store_find(&s, name, 1);
+		if (op < 70) {
+			if (!e)
+				e = make(&s, name, (rng >> 20) & 1 ? TYPE_LONG : TYPE_INT);
+			uint64_t first, k = 1 + (rng >> 24) % 40;
+			if (store_take(&s, e, k, 1000 + (uint64_t)step * 7, &first) != STORE_OK)
+				continue;
+			uint64_t v = entity_value(e, first);
+			repeats += v <= last[n];
+			wrong_class += v % 3 != 2;
+			last[n] = entity_value(e, first + k - 1);
+			takes++;
+		} else if (op < 82) {
+			if (e)
+				CHECK(store_delete(&s, name, 1) == STORE_OK);
+		} else if (op < 88) {
+			if (e)
+				CHECK(store_reset(&s, e, e->next_i + (rng >> 28) % 100, 0) == STORE_OK);
+		} else if (op < 96) {
+			reopen(&s, dir);
+		} else {
+			CHECK(store_compact(&s) == 0);
+		}
+	}
+	CHECK(takes > 2000);
+	CHECK_EQ_U64(repeats, 0);
+	CHECK_EQ_U64(wrong_class, 0);
+	store_close(&s);
+}
+
 int main(void)
 {
 	const char *t = getenv("TMPDIR");
@@ -198,6 +279,12 @@ int main(void)
 	snprintf(dir, sizeof dir, "%s/compact", base);
 	mkdir(dir, 0700);
 	test_compaction_keeps_tombstones(dir);
+	snprintf(dir, sizeof dir, "%s/torn", base);
+	mkdir(dir, 0700);
+	test_bind_alone_over_tombstone_starts_at_floor(dir);
+	snprintf(dir, sizeof dir, "%s/random", base);
+	mkdir(dir, 0700);
+	test_random_ops_never_repeat(dir);
 	nftw(base, rm_one, 16, FTW_DEPTH | FTW_PHYS);
 	return check_summary("store");
 }
