@@ -167,10 +167,18 @@ static int persist(struct store *s, const struct jrec *recs, size_t n)
 		s->failure[0] = '\0';
 		s->last_probe_ms = 0;
 	}
+	return 0;
+}
+
+/* Called once a write's effect is in memory, never between the append and
+ * the update: the snapshot must already hold what was just recorded. */
+static void maybe_compact(struct store *s)
+{
+	if (!s->journal)
+		return;
 	uint64_t bytes = journal_bytes(s->journal);
 	if (bytes >= COMPACT_MIN_BYTES && bytes >= 2 * s->compacted_bytes)
 		store_compact(s);
-	return 0;
 }
 
 int store_compact(struct store *s)
@@ -248,6 +256,7 @@ enum store_status store_init(struct store *s, const char *name, size_t len,
 	e->reserved_i = mark;
 	e->last_reserve_ms = now_mono_ms ? now_mono_ms : 1;
 	*out = e;
+	maybe_compact(s);
 	return STORE_OK;
 }
 
@@ -268,6 +277,7 @@ enum store_status store_take(struct store *s, struct entity *e, uint64_t k,
 		e->reserved_from_i = e->next_i;
 		e->last_reserve_ms = now_mono_ms ? now_mono_ms : 1;
 		metrics.seq_reservations++;
+		maybe_compact(s);
 	}
 	*first_i = e->next_i;
 	e->next_i += k;
@@ -283,6 +293,7 @@ enum store_status store_reset(struct store *s, struct entity *e, uint64_t i, int
 		return STORE_UNAVAILABLE;
 	e->start_i = e->next_i = e->reserved_i = e->reserved_from_i = i;
 	e->last_reserve_ms = 0;
+	maybe_compact(s);
 	return STORE_OK;
 }
 
@@ -297,6 +308,7 @@ enum store_status store_delete(struct store *s, const char *name, size_t len)
 	if (persist(s, &r, 1) != 0)
 		return STORE_UNAVAILABLE;
 	retire(s, e, e->next_i);
+	maybe_compact(s);
 	return STORE_OK;
 }
 
@@ -318,6 +330,7 @@ enum store_status store_snowflake(struct store *s, uint64_t now_ms, int batch,
 		if (persist(s, &r, 1) != 0)
 			return STORE_UNAVAILABLE;
 		s->gen.fence_tick = fence;
+		maybe_compact(s);
 	}
 }
 

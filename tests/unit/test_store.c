@@ -140,6 +140,33 @@ static void test_delete_keeps_floor(const char *dir)
 	store_close(&s);
 }
 
+/* Compaction runs when a write takes the journal past its threshold: the
+ * snapshot it writes must already hold what that write recorded. */
+static void test_compaction_by_a_reservation_keeps_it(const char *dir)
+{
+	char name[ENTITY_NAME_MAX + 1];
+	memset(name, 'c', ENTITY_NAME_MAX);
+	name[ENTITY_NAME_MAX] = '\0';
+	struct store s;
+	open_store(&s, dir);
+	struct entity *e = make(&s, name, TYPE_LONG);
+	uint64_t first, start_bytes = s.compacted_bytes, rounds = 0, failed = 0;
+	/* Each take needs one more value than is reserved: one record each. */
+	while (s.compacted_bytes == start_bytes && rounds++ < 100000)
+		failed += store_take(&s, e, e->reserved_i - e->next_i + 1, 2000, &first) != STORE_OK;
+	CHECK_EQ_U64(failed, 0);
+	CHECK(s.compacted_bytes != start_bytes);
+	uint64_t mark = e->reserved_i;
+	/* Hand out everything reserved, then restart. */
+	CHECK(store_take(&s, e, mark - e->next_i, 2000, &first) == STORE_OK);
+	uint64_t last = entity_value(e, mark - 1);
+	reopen(&s, dir);
+	e = store_find(&s, name, ENTITY_NAME_MAX);
+	CHECK(e && e->reserved_i >= mark);
+	CHECK(take(&s, name, 1) > last);
+	store_close(&s);
+}
+
 static int ignore(void *ud, const struct jrec *r)
 {
 	(void)ud; (void)r;
@@ -279,6 +306,9 @@ int main(void)
 	snprintf(dir, sizeof dir, "%s/compact", base);
 	mkdir(dir, 0700);
 	test_compaction_keeps_tombstones(dir);
+	snprintf(dir, sizeof dir, "%s/compact-on-write", base);
+	mkdir(dir, 0700);
+	test_compaction_by_a_reservation_keeps_it(dir);
 	snprintf(dir, sizeof dir, "%s/torn", base);
 	mkdir(dir, 0700);
 	test_bind_alone_over_tombstone_starts_at_floor(dir);
