@@ -13,6 +13,7 @@ enum jrec_kind {
 	JREC_RESET   = 3,  /* `name` continues at iteration `value` (forgets the old mark) */
 	JREC_DELETE  = 4,  /* `name` deleted after handing out iterations below `value` */
 	JREC_FENCE   = 5,  /* snowflake ticks below `value` may have been used */
+	JREC_STOPPED = 6,  /* clean stop: `name` handed out only iterations below `value` */
 };
 
 struct jrec {

@@ -114,6 +114,7 @@ int main(int argc, char **argv)
 	log_info("msg=\"serving\" addr=%s:%u startup_ms=%llu", cfg.bind_addr, cfg.port,
 		 (unsigned long long)(clock_mono_ms() - started));
 	server_run(DRAIN_MS);
+	store_stop(&store);          /* nothing is handed out any more */
 	consul_shutdown(CONSUL_SHUTDOWN_MS);
 	store_close(&store);
 	log_info("msg=\"stopped\"");

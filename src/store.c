@@ -181,6 +181,63 @@ static void maybe_compact(struct store *s)
 		store_compact(s);
 }
 
+/* Journals one record per sequence that handed out less than it reserved,
+ * in batches (one fsync each). Returns how many entities it covered, or -1. */
+static long record_unused(struct store *s, enum jrec_kind kind)
+{
+	enum { BATCH = 1024 };
+	struct jrec *recs = malloc(BATCH * sizeof *recs);
+	if (!recs)
+		return -1;
+	size_t n = 0;
+	long total = 0;
+	for (size_t i = 0; i < s->nbuckets; i++) {
+		for (struct entity *e = s->buckets[i]; e; e = e->next) {
+			if (e->deleted || !id_type_is_seq(e->type) || e->next_i >= e->reserved_i)
+				continue;
+			recs[n++] = rec(kind, e, kind == JREC_STOPPED ? e->next_i : e->reserved_i);
+			total++;
+			if (n == BATCH) {
+				if (persist(s, recs, n) != 0) {
+					free(recs);
+					return -1;
+				}
+				n = 0;
+			}
+		}
+	}
+	if (n && persist(s, recs, n) != 0)
+		total = -1;
+	free(recs);
+	return total;
+}
+
+int store_stop(struct store *s)
+{
+	if (!s->journal)
+		return 0;
+	long n = record_unused(s, JREC_STOPPED);
+	if (n < 0)
+		log_warn("msg=\"could not record where sequences stopped: the next start skips to their reservations\"");
+	else if (n > 0)
+		log_info("msg=\"recorded where sequences stopped\" entities=%ld", n);
+	return n < 0 ? -1 : 0;
+}
+
+/* After replay: a sequence below its mark was stopped cleanly and continues
+ * where it stopped. Its mark is journaled again first, so that a crash from
+ * now on replays the mark, not the old stop; if that write fails, the
+ * sequence skips to its mark as after a crash. */
+static void resume_stopped(struct store *s)
+{
+	if (record_unused(s, JREC_RESERVE) >= 0)
+		return;
+	for (size_t i = 0; i < s->nbuckets; i++)
+		for (struct entity *e = s->buckets[i]; e; e = e->next)
+			if (!e->deleted && e->next_i < e->reserved_i)
+				e->next_i = e->reserved_i;
+}
+
 int store_compact(struct store *s)
 {
 	uint64_t bytes = journal_bytes(s->journal);
@@ -435,6 +492,12 @@ static int apply(void *ud, const struct jrec *r)
 		if (e)
 			retire(s, e, r->value);
 		return 0;
+	case JREC_STOPPED:
+		if (!e)
+			return -1;
+		if (r->value >= e->start_i && r->value <= e->reserved_i)
+			e->next_i = r->value;
+		return 0;
 	default:
 		return -1;
 	}
@@ -456,6 +519,7 @@ int store_open(struct store *s, const char *dir, uint64_t shard, uint64_t total,
 		if (!s->journal)
 			return -1;
 		s->compacted_bytes = journal_bytes(s->journal);
+		resume_stopped(s);
 	}
 	sf_gen_init(&s->gen, layout, machine, rp.fence ? rp.fence - 1 : 0);
 	s->gen.fence_tick = dir ? rp.fence : UINT64_MAX;

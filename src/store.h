@@ -85,6 +85,11 @@ enum store_status store_snowflake(struct store *s, uint64_t now_ms, int batch,
 /* While the journal is failing, tries a harmless write (at most once a
  * second) so health recovers without waiting for an ID request. */
 void store_probe(struct store *s, uint64_t now_mono_ms);
+/* Clean stop, once nothing more is handed out: records how far each
+ * sequence got, so the next start continues there instead of above its
+ * reservation (no gap, exact currentValue). -1 if that write failed, which
+ * only costs the gap. */
+int store_stop(struct store *s);
 /* Rewrites the journal as a snapshot of the live state and tombstones. */
 int store_compact(struct store *s);
 /* Live entities sorted by name (malloc'd array of count; caller frees). NULL on OOM. */

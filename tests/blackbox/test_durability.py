@@ -846,3 +846,25 @@ def test_hot_entity_costs_few_fsyncs(make_server, build):
     reservations = metric(s, "shardid_sequence_reservations_total") - r0
     assert 1 <= reservations <= 20, reservations
     assert 1 <= fsyncs <= 20, f"{fsyncs} fsyncs for 5000 sequential IDs of one entity"
+
+
+def test_clean_restart_continues_without_gap_and_status_is_exact(servers):
+    s = servers()
+    b = ok(s.batch("clean", 7, "long"))
+    ok(s.batch("clean-int", 3, "int"))
+    s.restart()                                          # SIGTERM, exit 0
+    st = ok(s.status("clean"))
+    assert st["currentValue"] == b["endValue"] and int(st["nextValue"]) == int(b["endValue"]) + 1
+    assert s.take("clean") == str(int(b["endValue"]) + 1)
+    assert s.take("clean-int") == 4
+
+
+def test_kill_9_after_a_clean_restart_repeats_nothing(servers):
+    """The clean stop lets the next run use the rest of the old reservation;
+    a crash of that run must then skip it, not hand it out again."""
+    s = servers()
+    ok(s.batch("cs", 5, "long"))
+    s.restart()
+    run2 = ok(s.batch("cs", 5))["endValue"]
+    s.crash_restart()
+    assert int(s.take("cs")) > int(run2)

@@ -1,7 +1,7 @@
 /* libFuzzer target for store.c over a real journal (in /dev/shm when it is
  * there). The input is a program of operations on four names: take k
  * values, delete, init with or without a start value, forward reset,
- * restart (close and replay) and compaction. Checked against a model:
+ * restart (crash, or clean stop, then replay) and compaction. Checked against a model:
  *  - no value of a name is ever handed out twice: without force, each one is
  *    larger than every earlier one, across deletes, re-creations with the
  *    other sequence type, restarts and compactions;
@@ -131,7 +131,9 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 					MUST(store_reset(&s, e, i, 0) == STORE_OK);
 			}
 			break;
-		case 5:                                  /* restart: close and replay */
+		case 5:                                  /* restart: crash or clean stop */
+			if (arg & 1)
+				MUST(store_stop(&s) == 0);
 			store_close(&s);
 			open_store(&s);
 			break;
