@@ -117,7 +117,7 @@ static struct entity *bind_name(struct store *s, const char *name, size_t len, e
 	e->shape = seq_shape_make(s->shard, s->total, type);
 	e->start_i = e->next_i = e->reserved_i = e->reserved_from_i = floor;
 	e->last_reserve_ms = e->last_snowflake = 0;
-	e->deleted = 0;
+	e->deleted = e->resumed = 0;
 	return e;
 }
 
@@ -131,6 +131,7 @@ static void retire(struct store *s, struct entity *e, uint64_t floor)
 	}
 	e->reserved_i = floor;
 	e->deleted = 1;
+	e->resumed = 0;
 	s->count--;
 }
 
@@ -181,9 +182,10 @@ static void maybe_compact(struct store *s)
 		store_compact(s);
 }
 
-/* Journals one record per sequence that handed out less than it reserved,
- * in batches (one fsync each). Returns how many entities it covered, or -1. */
-static long record_unused(struct store *s, enum jrec_kind kind)
+/* Journals a STOPPED record for each sequence that handed out less than it
+ * reserved since its last record said so, in batches (one fsync each).
+ * Returns how many entities it covered, or -1. */
+static long record_stops(struct store *s)
 {
 	enum { BATCH = 1024 };
 	struct jrec *recs = malloc(BATCH * sizeof *recs);
@@ -193,9 +195,10 @@ static long record_unused(struct store *s, enum jrec_kind kind)
 	long total = 0;
 	for (size_t i = 0; i < s->nbuckets; i++) {
 		for (struct entity *e = s->buckets[i]; e; e = e->next) {
-			if (e->deleted || !id_type_is_seq(e->type) || e->next_i >= e->reserved_i)
+			if (e->deleted || e->resumed || !id_type_is_seq(e->type) ||
+			    e->next_i >= e->reserved_i)
 				continue;
-			recs[n++] = rec(kind, e, kind == JREC_STOPPED ? e->next_i : e->reserved_i);
+			recs[n++] = rec(JREC_STOPPED, e, e->next_i);
 			total++;
 			if (n == BATCH) {
 				if (persist(s, recs, n) != 0) {
@@ -216,26 +219,12 @@ int store_stop(struct store *s)
 {
 	if (!s->journal)
 		return 0;
-	long n = record_unused(s, JREC_STOPPED);
+	long n = record_stops(s);
 	if (n < 0)
 		log_warn("msg=\"could not record where sequences stopped: the next start skips to their reservations\"");
 	else if (n > 0)
 		log_info("msg=\"recorded where sequences stopped\" entities=%ld", n);
 	return n < 0 ? -1 : 0;
-}
-
-/* After replay: a sequence below its mark was stopped cleanly and continues
- * where it stopped. Its mark is journaled again first, so that a crash from
- * now on replays the mark, not the old stop; if that write fails, the
- * sequence skips to its mark as after a crash. */
-static void resume_stopped(struct store *s)
-{
-	if (record_unused(s, JREC_RESERVE) >= 0)
-		return;
-	for (size_t i = 0; i < s->nbuckets; i++)
-		for (struct entity *e = s->buckets[i]; e; e = e->next)
-			if (!e->deleted && e->next_i < e->reserved_i)
-				e->next_i = e->reserved_i;
 }
 
 int store_compact(struct store *s)
@@ -334,6 +323,16 @@ enum store_status store_take(struct store *s, struct entity *e, uint64_t k,
 		e->reserved_from_i = e->next_i;
 		e->last_reserve_ms = now_mono_ms ? now_mono_ms : 1;
 		metrics.seq_reservations++;
+		e->resumed = 0;
+		maybe_compact(s);
+	} else if (e->resumed) {
+		/* First use after a clean stop: journal the mark again, so that a
+		 * crash from now on replays the mark, not the stop, and skips what
+		 * this run takes from the old reservation. */
+		struct jrec r = rec(JREC_RESERVE, e, e->reserved_i);
+		if (persist(s, &r, 1) != 0)
+			return STORE_UNAVAILABLE;
+		e->resumed = 0;
 		maybe_compact(s);
 	}
 	*first_i = e->next_i;
@@ -350,6 +349,7 @@ enum store_status store_reset(struct store *s, struct entity *e, uint64_t i, int
 		return STORE_UNAVAILABLE;
 	e->start_i = e->next_i = e->reserved_i = e->reserved_from_i = i;
 	e->last_reserve_ms = 0;
+	e->resumed = 0;
 	maybe_compact(s);
 	return STORE_OK;
 }
@@ -445,11 +445,13 @@ static int emit_snapshot(void *ud, struct journal_sink *sink)
 			struct jrec r = rec(JREC_RESET, e, e->start_i);
 			struct jrec m = rec(JREC_RESERVE, e, e->reserved_i);
 			struct jrec d = rec(JREC_DELETE, e, e->reserved_i);
+			struct jrec p = rec(JREC_STOPPED, e, e->next_i);
 			if (journal_emit(sink, &b) != 0)
 				return -1;
 			if (e->deleted ? journal_emit(sink, &d) != 0 :
 			    (e->start_i && journal_emit(sink, &r) != 0) ||
-			    (e->reserved_i > e->start_i && journal_emit(sink, &m) != 0))
+			    (e->reserved_i > e->start_i && journal_emit(sink, &m) != 0) ||
+			    (e->resumed && journal_emit(sink, &p) != 0))
 				return -1;
 		}
 	}
@@ -480,6 +482,7 @@ static int apply(void *ud, const struct jrec *r)
 		if (!e)
 			return -1;
 		e->start_i = e->next_i = e->reserved_i = r->value;
+		e->resumed = 0;
 		return 0;
 	case JREC_RESERVE:
 		if (!e)
@@ -487,6 +490,7 @@ static int apply(void *ud, const struct jrec *r)
 		/* Anything below the mark may have been handed out before the
 		 * restart, so serving continues above it. */
 		e->next_i = e->reserved_i = r->value;
+		e->resumed = 0;
 		return 0;
 	case JREC_DELETE:
 		if (e)
@@ -495,8 +499,10 @@ static int apply(void *ud, const struct jrec *r)
 	case JREC_STOPPED:
 		if (!e)
 			return -1;
-		if (r->value >= e->start_i && r->value <= e->reserved_i)
+		if (r->value >= e->start_i && r->value < e->reserved_i) {
 			e->next_i = r->value;
+			e->resumed = 1;
+		}
 		return 0;
 	default:
 		return -1;
@@ -519,7 +525,6 @@ int store_open(struct store *s, const char *dir, uint64_t shard, uint64_t total,
 		if (!s->journal)
 			return -1;
 		s->compacted_bytes = journal_bytes(s->journal);
-		resume_stopped(s);
 	}
 	sf_gen_init(&s->gen, layout, machine, rp.fence ? rp.fence - 1 : 0);
 	s->gen.fence_tick = dir ? rp.fence : UINT64_MAX;

@@ -24,6 +24,8 @@ struct entity {
 	uint64_t reserved_from_i;     /* next_i when the last reservation was made */
 	uint64_t last_reserve_ms;     /* monotonic time of it (0: none since start) */
 	uint64_t last_snowflake;      /* last snowflake handed out for it (0: none) */
+	uint8_t resumed;              /* continues below its mark after a clean stop:
+	                                 the mark is journaled again before first use */
 	uint8_t deleted;              /* tombstone: hidden from every route; its
 	                                 reserved_i is where a re-created entity
 	                                 starts, so delete cannot repeat values */

@@ -106,6 +106,14 @@ static void test_clean_stop_continues_without_gap(const char *dir)
 	uint64_t last = take(&s, "g", 5);             /* 2 .. 14, of a larger reservation */
 	CHECK(store_find(&s, "g", 1)->reserved_i > 5);
 	CHECK(store_stop(&s) == 0);
+	uint64_t stopped_bytes = store_journal_bytes(&s);
+	reopen(&s, dir);
+	CHECK_EQ_U64(store_journal_bytes(&s), stopped_bytes);  /* startup writes nothing */
+	/* Unused since the stop: another stop writes nothing, a compaction and a
+	 * crash keep the stop. */
+	CHECK(store_stop(&s) == 0);
+	CHECK_EQ_U64(store_journal_bytes(&s), stopped_bytes);
+	CHECK(store_compact(&s) == 0);
 	reopen(&s, dir);
 	struct entity *e = store_find(&s, "g", 1);
 	CHECK_EQ_U64(entity_value(e, e->next_i - 1), last);   /* status is exact */
