@@ -319,6 +319,18 @@ static void test_random_ops_never_repeat(const char *dir)
 	store_close(&s);
 }
 
+/* Runs a test on a journal of its own, in base/name. */
+static void in_dir(const char *name, void (*test)(const char *dir))
+{
+	char dir[300];
+	snprintf(dir, sizeof dir, "%s/%s", base, name);
+	if (mkdir(dir, 0700) != 0) {
+		perror(dir);
+		exit(1);
+	}
+	test(dir);
+}
+
 int main(void)
 {
 	const char *t = getenv("TMPDIR");
@@ -331,30 +343,15 @@ int main(void)
 		return 1;
 	}
 	log_level = LOG_WARN;   /* replay and compaction log at info */
-	char dir[300];
 	test_basics();
 	test_delete_without_mark_forgets();
-	snprintf(dir, sizeof dir, "%s/restart", base);
-	mkdir(dir, 0700);
-	test_restart_continues_above_reservations(dir);
-	snprintf(dir, sizeof dir, "%s/stop", base);
-	mkdir(dir, 0700);
-	test_clean_stop_continues_without_gap(dir);
-	snprintf(dir, sizeof dir, "%s/delete", base);
-	mkdir(dir, 0700);
-	test_delete_keeps_floor(dir);
-	snprintf(dir, sizeof dir, "%s/compact", base);
-	mkdir(dir, 0700);
-	test_compaction_keeps_tombstones(dir);
-	snprintf(dir, sizeof dir, "%s/compact-on-write", base);
-	mkdir(dir, 0700);
-	test_compaction_by_a_reservation_keeps_it(dir);
-	snprintf(dir, sizeof dir, "%s/torn", base);
-	mkdir(dir, 0700);
-	test_bind_alone_over_tombstone_starts_at_floor(dir);
-	snprintf(dir, sizeof dir, "%s/random", base);
-	mkdir(dir, 0700);
-	test_random_ops_never_repeat(dir);
+	in_dir("restart", test_restart_continues_above_reservations);
+	in_dir("stop", test_clean_stop_continues_without_gap);
+	in_dir("delete", test_delete_keeps_floor);
+	in_dir("compact", test_compaction_keeps_tombstones);
+	in_dir("compact-on-write", test_compaction_by_a_reservation_keeps_it);
+	in_dir("torn", test_bind_alone_over_tombstone_starts_at_floor);
+	in_dir("random", test_random_ops_never_repeat);
 	nftw(base, rm_one, 16, FTW_DEPTH | FTW_PHYS);
 	return check_summary("store");
 }
