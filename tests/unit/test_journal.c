@@ -3,11 +3,11 @@
  * a cut at every byte offset, corrupt middles, the DATA_DIR lock, compaction,
  * failed appends and the counters. */
 #include "check.h"
+#include "check_tmpdir.h"
 #include "journal.h"
 
 #include <errno.h>
 #include <fcntl.h>
-#include <ftw.h>
 #include <signal.h>
 #include <stdint.h>
 #include <stdio.h>
@@ -110,16 +110,6 @@ static long long fsize(const char *path)
 	return stat(path, &st) == 0 ? (long long)st.st_size : -1;
 }
 
-static int rm_one(const char *p, const struct stat *st, int flag, struct FTW *ftw)
-{
-	(void)st; (void)flag; (void)ftw;
-	return remove(p);
-}
-
-static void rmtree(const char *p)
-{
-	nftw(p, rm_one, 16, FTW_DEPTH | FTW_PHYS);
-}
 
 static void subdir(char *out, size_t cap, const char *name)
 {
@@ -540,7 +530,7 @@ static void test_cut_everywhere(void)
 		CHECK(seen.n == k + 1 && seen_starts(k) && rec_eq(&seen.recs[k], &extra));
 		CHECK(strstr(captured, "level=warn") == NULL);
 		journal_close(j);
-		rmtree(dir);
+		check_rmtree(dir);
 	}
 	free(bytes);
 }
@@ -675,7 +665,7 @@ static void test_bad_header_and_apply_error(void)
 
 	/* apply() refusing a record: error names the offset, nothing changes. */
 	size_t bounds[16], len;
-	rmtree(dir);
+	check_rmtree(dir);
 	uint8_t *bytes = build_reference(dir, &len, bounds);
 	seen_reset();
 	seen.fail_at = 2;
@@ -900,15 +890,7 @@ static void test_append_failure(void)
 
 int main(void)
 {
-	/* Thousands of fsyncs: tmpfs keeps this fast; TMPDIR picks a real disk. */
-	const char *t = getenv("TMPDIR");
-	if (!t || !*t)
-		t = access("/dev/shm", W_OK) == 0 ? "/dev/shm" : "/tmp";
-	snprintf(base, sizeof base, "%s/test_journal.XXXXXX", t);
-	if (!mkdtemp(base)) {
-		perror("mkdtemp");
-		return 1;
-	}
+	check_mkdtemp(base, sizeof base, "test_journal");
 
 	test_crc32c();
 	test_roundtrip();
@@ -925,6 +907,6 @@ int main(void)
 	test_compaction();
 	test_append_failure();
 
-	rmtree(base);
+	check_rmtree(base);
 	return check_summary("journal");
 }

@@ -4,10 +4,10 @@
  * a torn re-creation, clean stops and compaction; then thousands of random operations
  * checked against "no value twice". */
 #include "check.h"
+#include "check_tmpdir.h"
 #include "log.h"
 #include "store.h"
 
-#include <ftw.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -16,12 +16,6 @@
 
 static char base[256];
 static struct sf_layout layout;
-
-static int rm_one(const char *p, const struct stat *st, int flag, struct FTW *ftw)
-{
-	(void)st; (void)flag; (void)ftw;
-	return remove(p);
-}
 
 static void open_store(struct store *s, const char *dir)
 {
@@ -333,13 +327,10 @@ static void in_dir(const char *name, void (*test)(const char *dir))
 
 int main(void)
 {
-	const char *t = getenv("TMPDIR");
-	if (!t || !*t)
-		t = access("/dev/shm", W_OK) == 0 ? "/dev/shm" : "/tmp";
-	snprintf(base, sizeof base, "%s/test_store.XXXXXX", t);
+	check_mkdtemp(base, sizeof base, "test_store");
 	char err[128];
-	if (!mkdtemp(base) || sf_layout_parse("sonyflake", &layout, err, sizeof err) != 0) {
-		perror("setup");
+	if (sf_layout_parse("sonyflake", &layout, err, sizeof err) != 0) {
+		fprintf(stderr, "layout: %s\n", err);
 		return 1;
 	}
 	log_level = LOG_WARN;   /* replay and compaction log at info */
@@ -352,6 +343,6 @@ int main(void)
 	in_dir("compact-on-write", test_compaction_by_a_reservation_keeps_it);
 	in_dir("torn", test_bind_alone_over_tombstone_starts_at_floor);
 	in_dir("random", test_random_ops_never_repeat);
-	nftw(base, rm_one, 16, FTW_DEPTH | FTW_PHYS);
+	check_rmtree(base);
 	return check_summary("store");
 }
