@@ -7,17 +7,21 @@
 
 #include "clock.h"
 #include "consul.h"
+#include "gate.h"
 #include "http_resp.h"
 #include "log.h"
 #include "metrics.h"
 #include "seq.h"
 #include "snowflake.h"
+#include "store_kv.h"
 #include "uuid.h"
 
 /* SPEC: wait up to 5 s for a clock that stepped backwards, then 503. */
 #define CLOCK_WAIT_MAX_MS 5000
-
-char api_ownership_problem[160];
+/* How long a request waits for Consul to commit what it needs (a new
+ * segment, a fence, a binding, an admin change); a commit wakes it early. */
+#define KV_WAIT_MAX_MS    5000
+#define KV_RECHECK_MS     250
 
 static const struct config *cfg;
 static struct store *store;
@@ -50,6 +54,7 @@ void api_resume_reset(struct api_resume *rs)
 	rs->counted_clock_wait = 0;
 	rs->done = 0;
 	rs->partial.len = 0;
+	rs->held = 0;
 }
 
 /* ---- small emitters ---- */
@@ -114,24 +119,14 @@ void api_protocol_error(struct buf *out, int status)
 
 /* ---- request pieces ---- */
 
-static int valid_name_char(unsigned char ch)
-{
-	return (ch >= 'a' && ch <= 'z') || (ch >= 'A' && ch <= 'Z') || (ch >= '0' && ch <= '9') ||
-	       ch == '.' || ch == '_' || ch == ':' || ch == '-';
-}
-
 /* Percent-decodes and validates the entity segment of the path. */
 static int take_entity(struct ctx *x, const char *raw, size_t len)
 {
 	char tmp[3 * ENTITY_NAME_MAX + 1];
 	long n = len <= 3 * ENTITY_NAME_MAX ? http_percent_decode(raw, len, tmp, sizeof tmp) : -1;
-	if (n < 1 || n > ENTITY_NAME_MAX)
+	if (n < 0 || !entity_name_valid(tmp, (size_t)n))
 		return fail(400, "Invalid entity name",
 			    "entity name must be 1..128 characters of A-Z a-z 0-9 . _ : - after percent-decoding");
-	for (long i = 0; i < n; i++)
-		if (!valid_name_char((unsigned char)tmp[i]))
-			return fail(400, "Invalid entity name",
-				    "entity name must be 1..128 characters of A-Z a-z 0-9 . _ : - after percent-decoding");
 	memcpy(x->entity, tmp, (size_t)n);
 	x->entity[n] = '\0';
 	x->entity_len = (size_t)n;
@@ -199,9 +194,64 @@ static int storage_error(enum store_status st)
 
 static int ownership_gate(void)
 {
-	if (api_ownership_problem[0])
-		return fail(503, "Shard not owned", "%s", api_ownership_problem);
+	const char *p = gate_problem();
+	if (p)
+		return fail(503, "Shard not owned", "%s", p);
 	return 0;
+}
+
+/* Parks the request until Consul commits what it needs (-1), or gives up
+ * with 503 once that took too long. */
+static int wait_for_kv(struct ctx *x, const char *what)
+{
+	struct api_resume *rs = x->r->resume;
+	if (!rs->waiting) {
+		rs->waiting = 1;
+		rs->wait_started_ms = x->r->mono_ms;
+	}
+	if (x->r->mono_ms - rs->wait_started_ms >= KV_WAIT_MAX_MS)
+		return fail(503, "Replication unavailable",
+			    "Consul did not commit %s within %d ms; nothing was handed out", what, KV_WAIT_MAX_MS);
+	rs->wait_ms = KV_RECHECK_MS;
+	return -1;
+}
+
+/* An admin change answers only once Consul holds it, so a failover cannot
+ * undo what was acknowledged: the answer waits in the resume state. */
+static int hold_until_committed(struct ctx *x, int status, uint32_t hash)
+{
+	struct api_resume *rs = x->r->resume;
+	uint32_t version = store_kv_version(store, hash);
+	if (store_kv_committed(store, hash, version))
+		return status;
+	rs->held = 1;
+	rs->held_status = status;
+	rs->held_route = (int)x->route;
+	rs->held_hash = hash;
+	rs->held_version = version;
+	rs->partial.len = 0;
+	buf_append(&rs->partial, body.data, body.len);
+	rs->waiting = 1;
+	rs->wait_started_ms = x->r->mono_ms;
+	rs->wait_ms = KV_RECHECK_MS;
+	return -1;
+}
+
+static int finish_held(struct ctx *x)
+{
+	struct api_resume *rs = x->r->resume;
+	x->route = (enum route_id)rs->held_route;
+	if (store_kv_committed(store, rs->held_hash, rs->held_version)) {
+		body.len = 0;
+		buf_append(&body, rs->partial.data, rs->partial.len);
+		return rs->held_status;
+	}
+	if (x->r->mono_ms - rs->wait_started_ms >= KV_WAIT_MAX_MS)
+		return fail(503, "Replication unavailable",
+			    "the change is in this instance's journal, but Consul did not confirm it within %d ms; "
+			    "a failover before it does may undo it", KV_WAIT_MAX_MS);
+	rs->wait_ms = KV_RECHECK_MS;
+	return -1;
 }
 
 /* Creates the entity, durably, on its first use (resolve_type has already
@@ -214,6 +264,15 @@ static int bind_entity(struct ctx *x, enum id_type t, struct entity **e)
 	uint64_t floor = store_floor(store, x->entity, x->entity_len);
 	enum store_status st = store_init(store, x->entity, x->entity_len, t, floor, x->r->mono_ms, e);
 	return st == STORE_OK ? 0 : storage_error(st);
+}
+
+/* A new entity's binding must be in KV before its first ID: a successor
+ * would otherwise bind the name afresh. (Sequences wait on their mark.) */
+static int binding_committed(struct ctx *x, const struct entity *e)
+{
+	if (!store->kv || !store->kv->required || e->kv_bound || id_type_is_seq(e->type))
+		return 0;
+	return wait_for_kv(x, "the new entity");
 }
 
 static void id_head(struct buf *b, const struct ctx *x, enum id_type t)
@@ -237,6 +296,11 @@ static int next_snowflake(struct ctx *x, int batch, uint64_t *id, uint64_t *wait
 	int clock_behind, refreshed = 0;
 	for (;;) {
 		enum store_status st = store_snowflake(store, x->r->now_ms, batch, &sf, id, wait_ms);
+		if (st == STORE_PENDING) {
+			int rc = wait_for_kv(x, "the snowflake fence");
+			*wait_ms = rs->wait_ms;
+			return rc;
+		}
 		if (st != STORE_OK)
 			return storage_error(st);
 		if (sf == SF_OK)
@@ -289,8 +353,7 @@ static int next_snowflake(struct ctx *x, int batch, uint64_t *id, uint64_t *wait
 static int h_health(struct ctx *x)
 {
 	store_probe(store, x->r->mono_ms);
-	const char *problem = store->failure[0] ? store->failure :
-			      api_ownership_problem[0] ? api_ownership_problem : NULL;
+	const char *problem = store->failure[0] ? store->failure : gate_problem();
 	body.len = 0;
 	if (problem) {
 		buf_puts(&body, "{\"status\":\"unhealthy\",");
@@ -333,13 +396,16 @@ static int h_next_id(struct ctx *x)
 	enum id_type t;
 	struct entity *e;
 	int rc;
-	if ((rc = resolve_type(x, &t, &e)) || (rc = ownership_gate()) || (rc = bind_entity(x, t, &e)))
+	if ((rc = resolve_type(x, &t, &e)) || (rc = ownership_gate()) || (rc = bind_entity(x, t, &e)) ||
+	    (rc = binding_committed(x, e)))
 		return rc;
 	char uuid[32];
 	uint64_t v = 0;
 	if (id_type_is_seq(t)) {
 		uint64_t i;
 		enum store_status st = store_take(store, e, 1, x->r->mono_ms, &i);
+		if (st == STORE_PENDING)
+			return wait_for_kv(x, "the reservation");
 		if (st == STORE_EXHAUSTED)
 			return fail(409, "Sequence exhausted", "entity '%s' has no %s values left on shard %u",
 				    x->entity, id_type_name(t), cfg->shard_id);
@@ -389,13 +455,16 @@ static int h_next_batch(struct ctx *x)
 	    parse_uint(v, vn, 1, cfg->max_batch, &n) != 0)
 		return fail(400, "Invalid batch size", "batchSize must be an integer in 1..%u",
 			    cfg->max_batch);
-	if ((rc = resolve_type(x, &t, &e)) || (rc = ownership_gate()) || (rc = bind_entity(x, t, &e)))
+	if ((rc = resolve_type(x, &t, &e)) || (rc = ownership_gate()) || (rc = bind_entity(x, t, &e)) ||
+	    (rc = binding_committed(x, e)))
 		return rc;
 	struct api_resume *rs = x->r->resume;
 
 	if (id_type_is_seq(t)) {
 		uint64_t i;
 		enum store_status st = store_take(store, e, n, x->r->mono_ms, &i);
+		if (st == STORE_PENDING)
+			return wait_for_kv(x, "the reservation");
 		if (st == STORE_EXHAUSTED)
 			return fail(409, "Sequence exhausted",
 				    "entity '%s' has fewer than %llu %s values left on shard %u; nothing was handed out",
@@ -687,7 +756,8 @@ static int h_init(struct ctx *x)
 	static const char *const allowed[] = { "dataType", "startValue", NULL };
 	struct json_object obj;
 	int rc, force;
-	if ((rc = force_param(x, &force)) || (rc = admin_gate(x)) || (rc = parse_body(x, &obj, allowed)))
+	if ((rc = force_param(x, &force)) || (rc = admin_gate(x)) || (rc = ownership_gate()) ||
+	    (rc = parse_body(x, &obj, allowed)))
 		return rc;
 	const struct json_field *ft = json_get(&obj, "dataType");
 	const struct json_field *fs = json_get(&obj, "startValue");
@@ -737,7 +807,7 @@ static int h_init(struct ctx *x)
 	snprintf(msg, sizeof msg, "Entity '%s' initialized", x->entity);
 	json_cstr(&body, msg);
 	buf_putc(&body, '}');
-	return 201;
+	return hold_until_committed(x, 201, e->hash);
 }
 
 static int h_reset(struct ctx *x)
@@ -745,7 +815,8 @@ static int h_reset(struct ctx *x)
 	static const char *const allowed[] = { "value", NULL };
 	struct json_object obj;
 	int rc, force;
-	if ((rc = force_param(x, &force)) || (rc = admin_gate(x)) || (rc = parse_body(x, &obj, allowed)))
+	if ((rc = force_param(x, &force)) || (rc = admin_gate(x)) || (rc = ownership_gate()) ||
+	    (rc = parse_body(x, &obj, allowed)))
 		return rc;
 	struct entity *e = find_or_404(x, &rc);
 	if (!e)
@@ -778,13 +849,13 @@ static int h_reset(struct ctx *x)
 	buf_puts(&body, ",\"nextValue\":");
 	emit_number(&body, e->type, entity_value(e, i));
 	buf_puts(&body, adjusted ? ",\"adjusted\":true}" : ",\"adjusted\":false}");
-	return 200;
+	return hold_until_committed(x, 200, e->hash);
 }
 
 static int h_delete(struct ctx *x)
 {
 	int rc;
-	if ((rc = admin_gate(x)))
+	if ((rc = admin_gate(x)) || (rc = ownership_gate()))
 		return rc;
 	enum store_status st = store_delete(store, x->entity, x->entity_len);
 	if (st == STORE_NOT_FOUND)
@@ -802,7 +873,7 @@ static int h_delete(struct ctx *x)
 	buf_putc(&body, ',');
 	key_u64(&body, "shard", cfg->shard_id);
 	buf_putc(&body, '}');
-	return 200;
+	return hold_until_committed(x, 200, shard_kv_hash(x->entity, x->entity_len));
 }
 
 int api_describe_snowflake(struct buf *b, const char *text, size_t len)
@@ -927,7 +998,7 @@ enum api_result api_handle(struct api_request *r, struct buf *out, uint64_t *wai
 {
 	struct ctx x = { .r = r, .route = ROUTE_UNMATCHED };
 	const struct route *rt = NULL;
-	int status = dispatch(&x, &rt);
+	int status = r->resume->held ? finish_held(&x) : dispatch(&x, &rt);
 	if (status < 0) {
 		/* Parked: the handler left the wait in the resume state. */
 		*wait_ms = r->resume->wait_ms ? r->resume->wait_ms : 1;

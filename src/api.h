@@ -18,6 +18,10 @@ struct api_resume {
 	uint64_t done;             /* how many of them */
 	uint64_t first, last;
 	uint64_t wait_ms;          /* set by a handler that parks */
+	/* An admin change waiting for Consul to commit it; its answer is in
+	 * `partial` until then. */
+	int held, held_status, held_route;
+	uint32_t held_hash, held_version;
 };
 
 struct api_request {
@@ -31,10 +35,6 @@ struct api_request {
 };
 
 enum api_result { API_DONE, API_WAIT };
-
-/* Shard-ownership gate: when set, ID routes answer 503 with this reason and
- * /health is unhealthy (Consul lock held elsewhere). "" = free to serve. */
-extern char api_ownership_problem[160];
 
 void api_init(const struct config *cfg, struct store *store, uint64_t started_mono_ms);
 /* Answers the request; API_WAIT means "call again in *wait_ms with the same

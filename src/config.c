@@ -20,7 +20,7 @@ enum config_opt {
 	OPT_PORT, OPT_BIND, OPT_SHARD, OPT_TOTAL, OPT_DATA_DIR, OPT_LAYOUT,
 	OPT_MACHINE, OPT_TYPE, OPT_BATCH, OPT_CONSUL_URL, OPT_CONSUL_TOKEN,
 	OPT_SERVICE, OPT_CONTAINER_IP, OPT_ADMIN_TOKEN, OPT_LOG_LEVEL, OPT_MAX_CONNS,
-	OPT_CONSUL_STRICT, OPT_ACCESS_LOG, OPT_COUNT
+	OPT_CONSUL_FAIL_OPEN, OPT_ACCESS_LOG, OPT_COUNT
 };
 
 static const struct config_optdef {
@@ -51,16 +51,16 @@ static const struct config_optdef {
 			       "bearer token for init/reset/delete; unset: loopback clients only" },
 	[OPT_LOG_LEVEL]    = { "log-level", "LEVEL", "LOG_LEVEL", "info", "error, warn, info or debug" },
 	[OPT_MAX_CONNS]    = { "max-connections", "N", "MAX_CONNECTIONS", "10000", "connection cap (1..1000000)" },
-	[OPT_CONSUL_STRICT] = { "consul-strict", "[=BOOL]", "CONSUL_STRICT", "0",
-				"no IDs until the Consul shard lock is held (1/true or 0/false)" },
+	[OPT_CONSUL_FAIL_OPEN] = { "consul-fail-open", "[=BOOL]", "CONSUL_FAIL_OPEN", "0",
+				   "UNSAFE: serve from local state while Consul is unreachable (1/true or 0/false)" },
 	[OPT_ACCESS_LOG]   = { "access-log", "[=BOOL]", "ACCESS_LOG", "0",
 			       "log one line per request (1/true or 0/false)" },
 };
 
-/* Flags that may stand alone: "--consul-strict" means "--consul-strict=1". */
+/* Flags that may stand alone: "--access-log" means "--access-log=1". */
 static int config_is_switch(enum config_opt o)
 {
-	return o == OPT_CONSUL_STRICT || o == OPT_ACCESS_LOG;
+	return o == OPT_CONSUL_FAIL_OPEN || o == OPT_ACCESS_LOG;
 }
 
 /* Where each raw value came from, so errors name what the operator typed. */
@@ -336,7 +336,7 @@ static enum config_result config_validate(struct config_ctx *x, struct config *c
 
 	TRY(config_token(x, OPT_ADMIN_TOKEN, c->admin_token, sizeof c->admin_token));
 
-	TRY(config_bool(x, OPT_CONSUL_STRICT, &c->consul_strict));
+	TRY(config_bool(x, OPT_CONSUL_FAIL_OPEN, &c->consul_fail_open));
 	TRY(config_bool(x, OPT_ACCESS_LOG, &c->access_log));
 #undef TRY
 	return CONFIG_OK;
@@ -532,7 +532,7 @@ void config_describe(const struct config *c, char *out, size_t outlen)
 	config_kv(&l, "consul_url", c->consul_url[0] ? c->consul_url : "off");
 	config_kv(&l, "consul_token", c->consul_token[0] ? "set" : "unset");
 	config_kv(&l, "service_name", c->service_name);
-	config_kv(&l, "consul_strict", c->consul_strict ? "on" : "off");
+	config_kv(&l, "consul_fail_open", c->consul_fail_open ? "on" : "off");
 	config_kv(&l, "access_log", c->access_log ? "on" : "off");
 	config_kv(&l, "container_ip", c->container_ip[0] ? c->container_ip : "auto");
 	config_kv(&l, "admin_token", c->admin_token[0] ? "set" : "unset");

@@ -28,7 +28,7 @@ struct config {
 	int log_level;             /* LOG_LEVEL     --log-level (LOG_ERROR..LOG_DEBUG) */
 	unsigned max_conns;        /* MAX_CONNECTIONS --max-connections */
 	int access_log;            /* ACCESS_LOG    --access-log: one log line per request */
-	int consul_strict;         /* CONSUL_STRICT --consul-strict: no IDs until the shard lock is held */
+	int consul_fail_open;      /* CONSUL_FAIL_OPEN --consul-fail-open: serve from local state while Consul is unreachable (unsafe) */
 };
 
 enum config_result { CONFIG_OK, CONFIG_EXIT_OK /* --help/--version printed */, CONFIG_ERROR };

@@ -281,6 +281,12 @@ void conn_expire(struct conn *c)
 	conn_close(c);
 }
 
+void conn_wake_parked(void)
+{
+	for (struct conn *c = conn_lists[LIST_PARKED].head; c; c = c->next)
+		c->deadline = conn_env.mono_ms;
+}
+
 void conn_resume(struct conn *c)
 {
 	list_remove(c);

@@ -48,6 +48,9 @@ void conn_close(struct conn *c);
 void conn_on_event(void *ud, int fd, int events);
 /* Deadline reached: idle ones close quietly, slow heads get 408. */
 void conn_expire(struct conn *c);
+/* Something a parked request may wait for happened (Consul committed a
+ * txn, the gate changed): every parked request tries again at once. */
+void conn_wake_parked(void);
 /* Parked request's wait is over: answer it and carry on. */
 void conn_resume(struct conn *c);
 /* Draining: close if nothing is in flight, else close after the answer. */

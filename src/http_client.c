@@ -440,8 +440,9 @@ int http_client_init(struct http_client *c, const char *url, char *err, size_t e
 		snprintf(c->host_header, sizeof c->host_header, "%s", c->host);
 	else
 		snprintf(c->host_header, sizeof c->host_header, "%s:%u", c->host, c->port);
-	c->in = malloc(HTTP_CLIENT_MAX_RESPONSE);
-	c->body = malloc(HTTP_CLIENT_MAX_RESPONSE + 1);
+	c->max_response = c->in_cap = HTTP_CLIENT_MAX_RESPONSE;
+	c->in = malloc(c->in_cap);
+	c->body = malloc(c->in_cap + 1);
 	if (!c->in || !c->body) {
 		snprintf(err, errlen, "out of memory for the HTTP client buffers");
 		http_client_free(c);
@@ -556,7 +557,8 @@ static void set_mask(struct http_client *c, int mask)
 }
 
 /* Ends the request; the callback runs last because it may start another. */
-static void finish(struct http_client *c, int status, size_t body_len, const char *error, int keep)
+static void finish(struct http_client *c, int status, size_t body_len, const char *error, int keep,
+		   const struct http_response *head)
 {
 	if (!keep)
 		drop_fd(c);
@@ -566,7 +568,7 @@ static void finish(struct http_client *c, int status, size_t body_len, const cha
 	c->in_len = 0;
 	c->out_len = c->out_off = 0;
 	c->body[body_len] = '\0';
-	struct http_result r = { status, c->body, body_len, error ? error : "" };
+	struct http_result r = { status, c->body, body_len, error ? error : "", head };
 	http_client_done_fn done = c->done;
 	c->done = NULL;
 	if (done)
@@ -580,7 +582,7 @@ static void fail(struct http_client *c, const char *what, int err)
 		snprintf(msg, sizeof msg, "%s %s:%u: %s", what, c->host, c->port, strerror(err));
 	else
 		snprintf(msg, sizeof msg, "%s %s:%u", what, c->host, c->port);
-	finish(c, 0, 0, msg, 0);
+	finish(c, 0, 0, msg, 0, NULL);
 }
 
 /* Opens a fresh connection for the request in c->out. 0 ok, -1 failed (reported). */
@@ -627,6 +629,30 @@ static int idle_alive(int fd)
 	return n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK);
 }
 
+/* The response filled the buffer: double it (and the body buffer, which
+ * never needs more than the raw bytes) up to max_response. -1: reported. */
+static int grow_in(struct http_client *c)
+{
+	size_t cap = c->in_cap * 2 < c->max_response ? c->in_cap * 2 : c->max_response;
+	if (cap <= c->in_cap) {
+		char what[96];
+		snprintf(what, sizeof what, "response larger than %zu KiB from", c->max_response / 1024);
+		fail(c, what, 0);
+		return -1;
+	}
+	char *in = realloc(c->in, cap);
+	if (in)
+		c->in = in;
+	char *body = in ? realloc(c->body, cap + 1) : NULL;
+	if (!body) {
+		fail(c, "out of memory reading the response from", 0);
+		return -1;
+	}
+	c->body = body;
+	c->in_cap = cap;
+	return 0;
+}
+
 static void drive(struct http_client *c, int events)
 {
 	switch (c->state) {
@@ -670,11 +696,9 @@ static void drive(struct http_client *c, int events)
 	case ST_RECEIVING:
 		for (;;) {
 			int eof = 0;
-			if (c->in_len == HTTP_CLIENT_MAX_RESPONSE) {
-				fail(c, "response larger than 64 KiB from", 0);
+			if (c->in_len == c->in_cap && grow_in(c) != 0)
 				return;
-			}
-			ssize_t n = recv(c->fd, c->in + c->in_len, HTTP_CLIENT_MAX_RESPONSE - c->in_len, 0);
+			ssize_t n = recv(c->fd, c->in + c->in_len, c->in_cap - c->in_len, 0);
 			if (n < 0) {
 				if (errno == EINTR)
 					continue;
@@ -698,10 +722,10 @@ static void drive(struct http_client *c, int events)
 			struct http_response res;
 			size_t blen;
 			long r = http_read_response(c->in, c->in_len, eof, c->head_request, &res,
-						    c->body, HTTP_CLIENT_MAX_RESPONSE, &blen);
+						    c->body, c->in_cap, &blen);
 			if (r > 0) {
 				int keep = !eof && res.keep_alive && (size_t)r == c->in_len;
-				finish(c, res.status, blen, NULL, keep);
+				finish(c, res.status, blen, NULL, keep, &res);
 				return;
 			}
 			if (r == HTTP_RESP_MORE)

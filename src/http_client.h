@@ -13,7 +13,7 @@
 
 #define HTTP_CLIENT_MAX_HEAD     16384  /* status line + headers */
 #define HTTP_CLIENT_MAX_HEADERS  64
-#define HTTP_CLIENT_MAX_RESPONSE 65536  /* whole response as received */
+#define HTTP_CLIENT_MAX_RESPONSE 65536  /* whole response as received, unless max_response says more */
 
 /* ---- pure parsing ---------------------------------------------------- */
 
@@ -75,6 +75,7 @@ struct http_result {
 	const char *body;           /* decoded body (NUL-terminated), valid during the callback */
 	size_t body_len;
 	const char *error;          /* transport failure: what went wrong, else "" */
+	const struct http_response *head;  /* the response's head (headers), NULL on transport failure */
 };
 typedef void (*http_client_done_fn)(void *ud, const struct http_result *r);
 
@@ -100,8 +101,9 @@ struct http_client {
 	char *out;                  /* the request bytes */
 	size_t out_len, out_off, out_cap;
 	char *in;                   /* the response as received */
-	size_t in_len;
-	char *body;                 /* decoded body handed to the callback */
+	size_t in_len, in_cap;
+	char *body;                 /* decoded body handed to the callback (in_cap + 1 bytes) */
+	size_t max_response;        /* buffers grow up to this (set after init; default 64 KiB) */
 };
 
 /* Parses the URL and allocates the buffers; no I/O. 0 ok, -1 with err. */

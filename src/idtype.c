@@ -1,4 +1,5 @@
-/* Names and properties of the data types an entity can be bound to. */
+/* Names and properties of the data types an entity can be bound to, and the
+ * rule for entity names. */
 #include <string.h>
 #include "idtype.h"
 
@@ -39,4 +40,17 @@ size_t id_type_uuid_len(enum id_type t)
 	case TYPE_UUID22: return 22;
 	default:          return 0;
 	}
+}
+
+int entity_name_valid(const char *s, size_t n)
+{
+	if (n < 1 || n > ENTITY_NAME_MAX)
+		return 0;
+	for (size_t i = 0; i < n; i++) {
+		unsigned char ch = (unsigned char)s[i];
+		if (!((ch >= 'a' && ch <= 'z') || (ch >= 'A' && ch <= 'Z') || (ch >= '0' && ch <= '9') ||
+		      ch == '.' || ch == '_' || ch == ':' || ch == '-'))
+			return 0;
+	}
+	return 1;
 }

@@ -14,5 +14,8 @@ const char *id_type_name(enum id_type t);
 int id_type_parse(const char *s, size_t n, enum id_type *out);
 int id_type_is_seq(enum id_type t);       /* int, long */
 size_t id_type_uuid_len(enum id_type t);  /* 8..22, or 0 */
+/* Entity names (SPEC section 3): 1..128 bytes of A-Z a-z 0-9 . _ : - */
+#define ENTITY_NAME_MAX 128
+int entity_name_valid(const char *s, size_t n);
 
 #endif

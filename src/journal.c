@@ -187,7 +187,7 @@ static long decode(const uint8_t *in, size_t len, struct jrec *r, const char **w
 		return -1;
 	}
 	uint8_t kind = pl[0], nl = pl[10];
-	if (kind < JREC_BIND || kind > JREC_STOPPED) {
+	if (kind < JREC_BIND || kind > JREC_IDENTITY) {
 		*why = "unknown record kind";
 		return -1;
 	}

@@ -14,6 +14,8 @@ enum jrec_kind {
 	JREC_DELETE  = 4,  /* `name` deleted after handing out iterations below `value` */
 	JREC_FENCE   = 5,  /* snowflake ticks below `value` may have been used */
 	JREC_STOPPED = 6,  /* clean stop: `name` handed out only iterations below `value` */
+	JREC_IDENTITY = 7, /* the shard this state belongs to: `name` holds
+	                      "shard=K totalShards=N layout=L machineId=M" */
 };
 
 struct jrec {

@@ -85,10 +85,11 @@ int main(int argc, char **argv)
 	}
 	log_info("msg=\"starting shardid %s\" %s", SHARDID_VERSION, desc);
 
-	if (store_open(&store, cfg.data_dir, cfg.shard_id, cfg.total_shards, &cfg.layout,
-		       cfg.machine_id, err, sizeof err) != 0) {
+	int rc = store_open(&store, cfg.data_dir, cfg.shard_id, cfg.total_shards, &cfg.layout,
+			    cfg.machine_id, err, sizeof err);
+	if (rc != 0) {
 		log_error("msg=\"cannot open state\" data_dir=%s error=\"%s\"", cfg.data_dir, err);
-		return 1;
+		return rc == -2 ? 2 : 1;   /* -2: the state belongs to another shard identity */
 	}
 	log_info("msg=\"state loaded\" data_dir=%s entities=%llu journal_bytes=%llu",
 		 cfg.data_dir, (unsigned long long)store.count,
@@ -105,7 +106,7 @@ int main(int argc, char **argv)
 		return 1;
 	}
 	/* Needs the server's loop; talks to Consul only from the first tick on. */
-	if (consul_init(&cfg, err, sizeof err) != 0) {
+	if (consul_init(&cfg, &store, err, sizeof err) != 0) {
 		log_error("msg=\"cannot use Consul\" error=\"%s\"", err);
 		store_close(&store);
 		return 2;

@@ -18,17 +18,11 @@
 /* Compact once the journal is this big and twice its last compacted size. */
 #define COMPACT_MIN_BYTES (UINT64_C(4) << 20)
 
-static uint32_t name_hash(const char *s, size_t n)
-{
-	uint32_t h = 2166136261u;  /* FNV-1a */
-	for (size_t i = 0; i < n; i++)
-		h = (h ^ (uint8_t)s[i]) * 16777619u;
-	return h;
-}
-
+/* At least as many slots as KV buckets, so the entities of KV bucket b
+ * live in slots b, b + SHARD_KV_BUCKETS, ... */
 static int grow_buckets(struct store *s)
 {
-	size_t n = s->nbuckets ? s->nbuckets * 2 : 1024;
+	size_t n = s->nbuckets ? s->nbuckets * 2 : SHARD_KV_BUCKETS;
 	struct entity **b = calloc(n, sizeof *b);
 	if (!b)
 		return -1;
@@ -51,7 +45,7 @@ static struct entity *find_slot(struct store *s, const char *name, size_t len)
 {
 	if (!s->nbuckets)
 		return NULL;
-	uint32_t h = name_hash(name, len);
+	uint32_t h = shard_kv_hash(name, len);
 	for (struct entity *e = s->buckets[h & (s->nbuckets - 1)]; e; e = e->next)
 		if (e->hash == h && e->name_len == len && memcmp(e->name, name, len) == 0)
 			return e;
@@ -78,7 +72,7 @@ static struct entity *insert(struct store *s, const char *name, size_t len, enum
 	struct entity *e = calloc(1, sizeof *e);
 	if (!e)
 		return NULL;
-	e->hash = name_hash(name, len);
+	e->hash = shard_kv_hash(name, len);
 	e->name_len = (uint8_t)len;
 	memcpy(e->name, name, len);
 	e->type = type;
@@ -118,7 +112,40 @@ static struct entity *bind_name(struct store *s, const char *name, size_t len, e
 	e->start_i = e->next_i = e->reserved_i = e->reserved_from_i = floor;
 	e->last_reserve_ms = e->last_snowflake = 0;
 	e->deleted = e->resumed = 0;
+	e->kv_bound = e->kv_sent = 0;   /* KV holds the tombstone, not this binding */
 	return e;
+}
+
+void store_each_in_bucket(struct store *s, unsigned b, void (*fn)(void *ud, struct entity *e), void *ud)
+{
+	for (size_t j = b; j < s->nbuckets; j += SHARD_KV_BUCKETS)
+		for (struct entity *e = s->buckets[j]; e; e = e->next)
+			fn(ud, e);
+}
+
+void store_each(struct store *s, void (*fn)(void *ud, struct entity *e), void *ud)
+{
+	for (size_t j = 0; j < s->nbuckets; j++)
+		for (struct entity *e = s->buckets[j]; e; e = e->next)
+			fn(ud, e);
+}
+
+void store_touch(struct store *s, const struct entity *e)
+{
+	struct store_kv *kv = s->kv;
+	if (!kv)
+		return;
+	unsigned b = shard_kv_bucket(e->hash);
+	kv->ver[b]++;
+	if (!kv->queued[b]) {
+		kv->queued[b] = 1;
+		kv->queue[(kv->qhead + kv->qlen++) % SHARD_KV_BUCKETS] = (uint16_t)b;
+	}
+}
+
+static int kv_required(const struct store *s)
+{
+	return s->kv && s->kv->required;
 }
 
 /* After a delete that handed out iterations below floor: keep a tombstone
@@ -244,13 +271,16 @@ int store_compact(struct store *s)
 
 static uint64_t min_u64(uint64_t a, uint64_t b) { return a < b ? a : b; }
 
-/* Where the next reservation of e ends when k iterations are wanted now. */
-static uint64_t reservation_mark(const struct entity *e, uint64_t k, uint64_t now_mono_ms)
+/* Where a reservation starting at iteration base ends, when iterations
+ * below used_i have been taken by now: a segment sized by the use since
+ * the last reservation. */
+static uint64_t reservation_mark(const struct entity *e, uint64_t base, uint64_t used_i,
+				 uint64_t now_mono_ms)
 {
 	uint64_t count = seq_count(&e->shape);
 	uint64_t segment = SEGMENT_MIN;
 	if (e->last_reserve_ms) {
-		uint64_t used = e->next_i + k - e->reserved_from_i;
+		uint64_t used = used_i - e->reserved_from_i;
 		uint64_t elapsed = now_mono_ms - e->last_reserve_ms;
 		if (elapsed < 1000)
 			elapsed = 1000;  /* one burst is not a rate */
@@ -259,9 +289,9 @@ static uint64_t reservation_mark(const struct entity *e, uint64_t k, uint64_t no
 	}
 	/* Never reserve more than a small part of what is left, so restarts
 	 * cannot burn through a small int range. */
-	uint64_t left = count - e->next_i - k;
+	uint64_t left = count - base;
 	uint64_t cap = left / 16 >= SEGMENT_MIN ? left / 16 : min_u64(left, SEGMENT_MIN);
-	return e->next_i + k + min_u64(segment, cap);
+	return base + min_u64(segment, cap);
 }
 
 enum store_status store_init(struct store *s, const char *name, size_t len,
@@ -284,7 +314,7 @@ enum store_status store_init(struct store *s, const char *name, size_t len,
 		recs[n++] = rec(JREC_RESET, e, start_i);
 	uint64_t mark = start_i;
 	if (id_type_is_seq(type) && start_i < seq_count(&e->shape)) {
-		mark = reservation_mark(e, 0, now_mono_ms);
+		mark = reservation_mark(e, start_i, start_i, now_mono_ms);
 		recs[n++] = rec(JREC_RESERVE, e, mark);
 	}
 	if (persist(s, recs, n) != 0) {
@@ -301,9 +331,26 @@ enum store_status store_init(struct store *s, const char *name, size_t len,
 		metrics.seq_reservations++;
 	e->reserved_i = mark;
 	e->last_reserve_ms = now_mono_ms ? now_mono_ms : 1;
+	store_touch(s, e);
 	*out = e;
 	maybe_compact(s);
 	return STORE_OK;
+}
+
+/* Journals a new mark for e (one fsync) and queues it for KV. */
+static int reserve(struct store *s, struct entity *e, uint64_t mark, uint64_t now_mono_ms)
+{
+	struct jrec r = rec(JREC_RESERVE, e, mark);
+	if (persist(s, &r, 1) != 0)
+		return -1;
+	e->reserved_i = mark;
+	e->reserved_from_i = e->next_i;
+	e->last_reserve_ms = now_mono_ms ? now_mono_ms : 1;
+	metrics.seq_reservations++;
+	e->resumed = 0;
+	store_touch(s, e);
+	maybe_compact(s);
+	return 0;
 }
 
 enum store_status store_take(struct store *s, struct entity *e, uint64_t k,
@@ -315,16 +362,9 @@ enum store_status store_take(struct store *s, struct entity *e, uint64_t k,
 	if (k > e->reserved_i - e->next_i) {
 		/* The read-modify-write of the mark happens here, inside one
 		 * request of a single-threaded loop: nothing can interleave. */
-		uint64_t mark = reservation_mark(e, k, now_mono_ms);
-		struct jrec r = rec(JREC_RESERVE, e, mark);
-		if (persist(s, &r, 1) != 0)
+		if (reserve(s, e, reservation_mark(e, e->next_i + k, e->next_i + k, now_mono_ms),
+			    now_mono_ms) != 0)
 			return STORE_UNAVAILABLE;
-		e->reserved_i = mark;
-		e->reserved_from_i = e->next_i;
-		e->last_reserve_ms = now_mono_ms ? now_mono_ms : 1;
-		metrics.seq_reservations++;
-		e->resumed = 0;
-		maybe_compact(s);
 	} else if (e->resumed) {
 		/* First use after a clean stop: journal the mark again, so that a
 		 * crash from now on replays the mark, not the stop, and skips what
@@ -334,6 +374,21 @@ enum store_status store_take(struct store *s, struct entity *e, uint64_t k,
 			return STORE_UNAVAILABLE;
 		e->resumed = 0;
 		maybe_compact(s);
+	}
+	if (kv_required(s)) {
+		/* KV's mark may lie below the journal's (its txn is in flight),
+		 * or above it (a reset it has not seen yet): both bound what
+		 * may be handed out. */
+		if (e->kv_i < e->next_i + k)
+			return STORE_PENDING;
+		*first_i = e->next_i;
+		e->next_i += k;
+		/* Half of the segment is used: reserve the next one now, so its
+		 * txn is done before this one runs out. */
+		if (e->kv_i >= e->reserved_i && e->reserved_i < count &&
+		    2 * (e->reserved_i - e->next_i) < e->reserved_i - e->reserved_from_i)
+			reserve(s, e, reservation_mark(e, e->reserved_i, e->next_i, now_mono_ms), now_mono_ms);
+		return STORE_OK;
 	}
 	*first_i = e->next_i;
 	e->next_i += k;
@@ -350,6 +405,7 @@ enum store_status store_reset(struct store *s, struct entity *e, uint64_t i, int
 	e->start_i = e->next_i = e->reserved_i = e->reserved_from_i = i;
 	e->last_reserve_ms = 0;
 	e->resumed = 0;
+	store_touch(s, e);
 	maybe_compact(s);
 	return STORE_OK;
 }
@@ -364,9 +420,25 @@ enum store_status store_delete(struct store *s, const char *name, size_t len)
 	struct jrec r = rec(JREC_DELETE, e, e->next_i);
 	if (persist(s, &r, 1) != 0)
 		return STORE_UNAVAILABLE;
+	store_touch(s, e);
 	retire(s, e, e->next_i);
 	maybe_compact(s);
 	return STORE_OK;
+}
+
+/* Journals "ticks below F may be used" a little ahead of tick, so a
+ * restart onto an earlier clock cannot repeat a (tick, sequence). With
+ * replication the lead is twice as long: KV's fence is moved when half
+ * of it is left. */
+static int write_fence(struct store *s, uint64_t tick)
+{
+	uint64_t fence = tick + 1 + (s->kv ? 2 : 1) * s->fence_ahead_ticks;
+	struct jrec r = { .kind = JREC_FENCE, .value = fence };
+	if (persist(s, &r, 1) != 0)
+		return -1;
+	s->fence = fence;
+	maybe_compact(s);
+	return 0;
 }
 
 enum store_status store_snowflake(struct store *s, uint64_t now_ms, int batch,
@@ -376,19 +448,32 @@ enum store_status store_snowflake(struct store *s, uint64_t now_ms, int batch,
 	for (;;) {
 		*st = sf_next(&s->gen, now_ms, id, wait_ms);
 		if (*st != SF_NEED_FENCE)
-			return STORE_OK;
-		/* Persist "ticks below F may be used" a little ahead of need, so a
-		 * restart onto an earlier clock cannot repeat a (tick, sequence). */
+			break;
 		uint64_t tick = sf_tick_of(&s->gen.layout, now_ms);
 		if (tick < s->gen.last_tick)
 			tick = s->gen.last_tick;
-		uint64_t fence = tick + 1 + s->fence_ahead_ticks;
-		struct jrec r = { .kind = JREC_FENCE, .value = fence };
-		if (persist(s, &r, 1) != 0)
+		if (tick >= s->fence && write_fence(s, tick) != 0)
 			return STORE_UNAVAILABLE;
-		s->gen.fence_tick = fence;
-		maybe_compact(s);
+		if (!kv_required(s)) {
+			s->gen.fence_tick = s->fence;
+			continue;
+		}
+		if (s->kv->fence > tick) {
+			s->gen.fence_tick = min_u64(s->kv->fence, s->fence);
+			continue;
+		}
+		if (s->kv->fence_want < s->fence)
+			s->kv->fence_want = s->fence;
+		return STORE_PENDING;
 	}
+	/* Replicated: move KV's fence ahead before the generator reaches it,
+	 * so a steady stream of snowflakes never waits for Consul. */
+	if (*st == SF_OK && kv_required(s) && s->kv->fence_want <= s->kv->fence &&
+	    s->gen.fence_tick - s->gen.last_tick <= s->fence_ahead_ticks &&
+	    (s->fence > s->gen.last_tick + s->fence_ahead_ticks ||
+	     write_fence(s, s->gen.last_tick) == 0))
+		s->kv->fence_want = s->fence;
+	return STORE_OK;
 }
 
 void store_probe(struct store *s, uint64_t now_mono_ms)
@@ -404,8 +489,7 @@ void store_probe(struct store *s, uint64_t now_mono_ms)
 	}
 	s->last_probe_ms = now_mono_ms;
 	/* Rewriting the current fence changes nothing: replay keeps the maximum. */
-	struct jrec r = { .kind = JREC_FENCE,
-			  .value = s->gen.fence_tick == UINT64_MAX ? 0 : s->gen.fence_tick };
+	struct jrec r = { .kind = JREC_FENCE, .value = s->fence };
 	persist(s, &r, 1);
 }
 
@@ -431,13 +515,23 @@ struct entity **store_sorted(struct store *s)
 	return v;
 }
 
+static struct jrec identity_rec(const struct store *s)
+{
+	struct jrec r = { .kind = JREC_IDENTITY };
+	size_t n = strlen(s->identity);
+	r.name_len = (uint8_t)n;
+	memcpy(r.name, s->identity, n + 1);
+	return r;
+}
+
 /* The live state and tombstones as journal records: what a replay needs,
  * nothing more. */
 static int emit_snapshot(void *ud, struct journal_sink *sink)
 {
 	struct store *s = ud;
-	struct jrec f = { .kind = JREC_FENCE, .value = s->gen.fence_tick };
-	if (s->gen.fence_tick != UINT64_MAX && journal_emit(sink, &f) != 0)
+	struct jrec id = identity_rec(s);
+	struct jrec f = { .kind = JREC_FENCE, .value = s->fence };
+	if (journal_emit(sink, &id) != 0 || (s->fence && journal_emit(sink, &f) != 0))
 		return -1;
 	for (size_t i = 0; i < s->nbuckets; i++) {
 		for (struct entity *e = s->buckets[i]; e; e = e->next) {
@@ -461,12 +555,19 @@ static int emit_snapshot(void *ud, struct journal_sink *sink)
 struct replay {
 	struct store *s;
 	uint64_t fence;
+	uint64_t records;
+	char identity[JOURNAL_NAME_MAX + 1];
 };
 
 static int apply(void *ud, const struct jrec *r)
 {
 	struct replay *rp = ud;
 	struct store *s = rp->s;
+	rp->records++;
+	if (r->kind == JREC_IDENTITY) {
+		memcpy(rp->identity, r->name, (size_t)r->name_len + 1);
+		return 0;
+	}
 	if (r->kind == JREC_FENCE) {
 		if (r->value > rp->fence)
 			rp->fence = r->value;
@@ -519,19 +620,100 @@ int store_open(struct store *s, const char *dir, uint64_t shard, uint64_t total,
 		snprintf(err, errlen, "out of memory");
 		return -1;
 	}
-	struct replay rp = { s, 0 };
+	shard_kv_identity(s->identity, (unsigned)shard, (unsigned)total, layout->name, machine);
+	struct replay rp = { .s = s };
 	if (dir) {
 		s->journal = journal_open(dir, apply, &rp, err, errlen);
 		if (!s->journal)
 			return -1;
 		s->compacted_bytes = journal_bytes(s->journal);
+		if (rp.identity[0] && strcmp(rp.identity, s->identity) != 0) {
+			snprintf(err, errlen, "DATA_DIR %s holds the state of %s, but this instance is "
+				 "configured as %s; start it with the configuration that wrote the state "
+				 "(see \"Moving a shard\" in the README)", dir, rp.identity, s->identity);
+			return -2;
+		}
+		if (!rp.identity[0]) {
+			struct jrec id = identity_rec(s);
+			if (persist(s, &id, 1) != 0) {
+				snprintf(err, errlen, "cannot record the shard identity in %s: %s", dir, s->failure);
+				return -1;
+			}
+			if (rp.records)
+				log_info("msg=\"journal had no shard identity (written by an older version): it now belongs to this configuration\" identity=\"%s\"",
+					 s->identity);
+		}
 	}
+	s->fence = rp.fence;
 	sf_gen_init(&s->gen, layout, machine, rp.fence ? rp.fence - 1 : 0);
 	s->gen.fence_tick = dir ? rp.fence : UINT64_MAX;
 	/* About one second ahead: at most one fence write a second under load,
 	 * and a quick restart waits at most that long for the clock. */
 	s->fence_ahead_ticks = 1000 / layout->unit_ms ? 1000 / layout->unit_ms : 1;
 	return 0;
+}
+
+int store_merge_entity(struct store *s, const struct kv_entity *r)
+{
+	struct entity *e = find_slot(s, r->name, r->name_len);
+	if (!e) {
+		if (!(e = insert(s, r->name, r->name_len, r->type)))
+			return -1;
+		e->start_i = r->start_i;
+		e->next_i = e->reserved_i = e->reserved_from_i = e->kv_i = r->mark_i;
+		e->kv_bound = 1;
+		if (r->deleted) {
+			e->deleted = 1;
+			s->count--;
+		}
+		s->kv->merged++;
+		return 0;
+	}
+	e->kv_i = r->mark_i;
+	if (e->type == r->type && e->deleted == r->deleted && e->start_i == r->start_i &&
+	    e->reserved_i == r->mark_i) {
+		/* KV holds what the journal holds: nobody else moved it, so a
+		 * clean stop's exact position still stands. */
+		e->kv_bound = 1;
+		return 0;
+	}
+	/* Someone else may have handed out values up to KV's mark, we up to
+	 * the journal's: continue above both. KV's binding and deletion win. */
+	uint64_t top = e->reserved_i > r->mark_i ? e->reserved_i : r->mark_i;
+	if (e->deleted != r->deleted)
+		s->count += r->deleted ? (size_t)-1 : 1;
+	if (e->reserved_i <= r->mark_i || e->type != r->type || e->deleted != r->deleted)
+		e->start_i = r->start_i;
+	e->type = r->type;
+	e->shape = seq_shape_make(s->shard, s->total, r->type);
+	e->deleted = (uint8_t)r->deleted;
+	e->next_i = e->reserved_i = e->reserved_from_i = top;
+	e->last_reserve_ms = 0;
+	e->resumed = 0;
+	e->kv_bound = top == r->mark_i;
+	if (!e->kv_bound)
+		store_touch(s, e);
+	s->kv->merged++;
+	return 0;
+}
+
+void store_merge_fence(struct store *s, uint64_t kv_fence)
+{
+	s->kv->fence = kv_fence;
+	if (kv_fence > s->fence) {
+		struct jrec r = { .kind = JREC_FENCE, .value = kv_fence };
+		persist(s, &r, 1);   /* a failure shows in /health; KV holds it */
+		s->fence = kv_fence;
+		s->kv->merged++;
+	}
+	/* Ticks below the fence may have been used by a predecessor: the next
+	 * ID comes from a later one, whatever this host's clock says. */
+	if (kv_fence && kv_fence - 1 >= s->gen.last_tick) {
+		s->gen.last_tick = kv_fence - 1;
+		s->gen.next_seq = UINT64_C(1) << s->gen.layout.seq_bits;
+	}
+	if (s->kv->fence_want < s->fence)
+		s->kv->fence_want = s->fence;
 }
 
 void store_close(struct store *s)
@@ -544,6 +726,7 @@ void store_close(struct store *s)
 		}
 	}
 	free(s->buckets);
+	free(s->kv);
 	if (s->journal)
 		journal_close(s->journal);
 	memset(s, 0, sizeof *s);

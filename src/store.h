@@ -7,9 +7,8 @@
 #include "idtype.h"
 #include "journal.h"
 #include "seq.h"
+#include "shard_kv.h"
 #include "snowflake.h"
-
-#define ENTITY_NAME_MAX 128
 
 struct entity {
 	struct entity *next;          /* hash chain */
@@ -29,6 +28,32 @@ struct entity {
 	uint8_t deleted;              /* tombstone: hidden from every route; its
 	                                 reserved_i is where a re-created entity
 	                                 starts, so delete cannot repeat values */
+	/* Replication to Consul KV (store_kv.c); unused without Consul. */
+	uint8_t kv_bound;             /* KV holds this binding (or tombstone) */
+	uint8_t kv_sent;              /* part of the txn in flight */
+	uint64_t kv_i;                /* KV's committed mark: with replication on,
+	                                 only iterations below it and reserved_i
+	                                 are handed out */
+	uint64_t kv_sent_i;           /* the mark the txn in flight carries */
+};
+
+/* Which parts of the state KV has yet to confirm (store_kv.c). */
+struct store_kv {
+	int required;                 /* hand out only what KV has committed */
+	uint32_t ver[SHARD_KV_BUCKETS];   /* changes made to each bucket */
+	uint32_t sent[SHARD_KV_BUCKETS];  /* its ver in the txn in flight */
+	uint32_t done[SHARD_KV_BUCKETS];  /* its ver that KV has committed */
+	uint8_t queued[SHARD_KV_BUCKETS];
+	uint16_t queue[SHARD_KV_BUCKETS]; /* ring of changed buckets */
+	size_t qhead, qlen;
+	uint16_t txn[SHARD_KV_TXN_OPS];   /* buckets in the txn in flight */
+	size_t txn_n;
+	int txn_fence, txn_identity;      /* the txn in flight writes these */
+	uint64_t fence;               /* committed snowflake fence: ticks below it may be used */
+	uint64_t fence_want;          /* the fence to commit next (> fence: pending) */
+	uint64_t fence_sent;
+	int identity_ok;              /* KV holds our identity */
+	unsigned merged;              /* entities the last merge changed locally */
 };
 
 enum store_status {
@@ -39,6 +64,7 @@ enum store_status {
 	STORE_BACKWARDS,   /* reset below the next value without force */
 	STORE_UNAVAILABLE, /* journal write failed: nothing handed out */
 	STORE_NOMEM,
+	STORE_PENDING,     /* reserved locally; waits for Consul KV to commit it */
 };
 
 struct store {
@@ -49,13 +75,19 @@ struct store {
 	struct journal *journal;      /* NULL: memory only (unit tests) */
 	uint64_t shard, total;
 	struct sf_gen gen;
+	uint64_t fence;               /* snowflake fence in the journal (0: none) */
 	uint64_t fence_ahead_ticks;   /* how far ahead of use the snowflake fence is written */
+	char identity[SHARD_KV_IDENTITY_MAX];
+	struct store_kv *kv;          /* NULL: no replication (Consul off) */
 	uint64_t compacted_bytes;     /* journal size after the last compaction */
 	char failure[160];            /* last storage error, "" when healthy */
 	uint64_t last_probe_ms;
 };
 
-/* Opens (and replays) the journal in dir; dir NULL = memory only. */
+/* Opens (and replays) the journal in dir; dir NULL = memory only. A journal
+ * must belong to this shard identity (shard, total, layout, machine): -2
+ * with err naming both when it belongs to another; a journal without an
+ * identity (written before it was recorded) adopts this one. -1 other errors. */
 int store_open(struct store *s, const char *dir, uint64_t shard, uint64_t total,
 	       const struct sf_layout *layout, uint64_t machine, char *err, size_t errlen);
 void store_close(struct store *s);
@@ -66,7 +98,10 @@ struct entity *store_find(struct store *s, const char *name, size_t len);
  * value that a deleted one may have handed out (0 when none was deleted). */
 uint64_t store_floor(struct store *s, const char *name, size_t len);
 /* Hands out k consecutive iterations of a sequence entity, reserving a new
- * segment first when needed. *first_i gets the first one. */
+ * segment first when needed. *first_i gets the first one. With replication
+ * required, STORE_PENDING when the segment still waits for KV (call again
+ * once it committed); a segment is also reserved ahead when the current one
+ * is half used, so a steady stream rarely waits. */
 enum store_status store_take(struct store *s, struct entity *e, uint64_t k,
 			     uint64_t now_mono_ms, uint64_t *first_i);
 /* Creates an entity starting at start_i (the caller applies store_floor); a
@@ -81,7 +116,8 @@ enum store_status store_delete(struct store *s, const char *name, size_t len);
 /* Next snowflake at now_ms (batch: may use what the previous tick left,
  * see sf_gen.carry_over); writes a new time fence to the journal when the
  * generator reaches the old one. STORE_UNAVAILABLE on a failed write;
- * otherwise *st tells the generator's answer. */
+ * STORE_PENDING when replication is required and KV's fence must move
+ * first; otherwise *st tells the generator's answer. */
 enum store_status store_snowflake(struct store *s, uint64_t now_ms, int batch,
 				  enum sf_status *st, uint64_t *id, uint64_t *wait_ms);
 /* While the journal is failing, tries a harmless write (at most once a
@@ -96,6 +132,21 @@ int store_stop(struct store *s);
 int store_compact(struct store *s);
 /* Live entities sorted by name (malloc'd array of count; caller frees). NULL on OOM. */
 struct entity **store_sorted(struct store *s);
+/* Calls fn for every entity and tombstone whose name falls in KV bucket b. */
+void store_each_in_bucket(struct store *s, unsigned b, void (*fn)(void *ud, struct entity *e), void *ud);
+/* Every entity and tombstone. */
+void store_each(struct store *s, void (*fn)(void *ud, struct entity *e), void *ud);
+/* Records that e changed: its KV bucket is written again (no-op without
+ * replication). */
+void store_touch(struct store *s, const struct entity *e);
+/* Merges one entity as KV holds it into the store (after a takeover):
+ * the higher mark wins, KV's binding and deletion win, tombstones stay.
+ * Sets kv_i and kv_bound when the result equals KV's record; otherwise the
+ * entity is touched so the merged state is written back. -1 out of memory. */
+int store_merge_entity(struct store *s, const struct kv_entity *r);
+/* Merges KV's snowflake fence: no ID at or below a tick a predecessor may
+ * have used. */
+void store_merge_fence(struct store *s, uint64_t kv_fence);
 /* Value of iteration i of e. */
 static inline uint64_t entity_value(const struct entity *e, uint64_t i)
 {

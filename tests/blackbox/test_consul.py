@@ -5,8 +5,12 @@ scripts/consul-build) serves the whole module, and a second one with ACLs on
 (default deny) serves the ACL tests; every test uses its own
 SERVICE_NAME, so service IDs and lock keys never meet across tests. Timings
 the tests rely on: shardid renews its session (TTL 10 s) every ~3.3 s, Consul
-invalidates an unrenewed session after up to twice the TTL and then keeps the
-key for the 5 s lock delay; a standby asks for the lock every second.
+invalidates an unrenewed session after up to twice the TTL; there is no lock
+delay (every state write is fenced by the session instead), and a standby
+watches the lock key with a blocking query. With CONSUL_URL set an instance
+hands out IDs only while it holds the lock and has merged the shard state
+(test_failover.py covers the state itself); CONSUL_FAIL_OPEN=1 serves while
+Consul is unreachable.
 """
 import base64
 import json
@@ -22,7 +26,7 @@ sys.path.insert(0, str(REPO / "tests"))
 from consul_agent import ConsulAgent, find_consul_binary  # noqa: E402
 
 SESSION_TTL_S = 10
-LOCK_DELAY_S = 5
+LOCK_DELAY_S = 0
 
 
 @pytest.fixture(scope="module")
@@ -150,8 +154,8 @@ def test_registration_address_port_tags_meta_and_passing_check(servers, agent, n
 
     st, body = health(s)
     assert st == 200 and body["status"] == "healthy"
-    assert body["consul"] == {"registered": True, "lock": "held", "reachable": True,
-                              "strict": False}
+    assert body["consul"] == {"registered": True, "lock": "held", "state": "synced",
+                              "reachable": True, "failOpen": False}
     assert metric(s, "shardid_consul_registered") == 1
     assert metric(s, "shardid_shard_lock_held") == 1
     assert s.next_id(uniq(), "int").status == 200
@@ -195,16 +199,27 @@ def test_sigint_also_deregisters(servers, agent, name):
 
 
 @pytest.mark.timeout(40)
-def test_consul_started_after_shardid(servers, consul_bin, name):
+@pytest.mark.parametrize("fail_open", [False, True], ids=["safe", "fail-open"])
+def test_consul_started_after_shardid(servers, consul_bin, name, fail_open):
     port = closed_port()
-    s = start(servers, f"http://127.0.0.1:{port}", name)
-    # Serves without Consul, and says so.
-    st, body = health(s)
-    assert st == 200 and body["status"] == "healthy"
+    s = start(servers, f"http://127.0.0.1:{port}", name,
+              env={"CONSUL_FAIL_OPEN": "1"} if fail_open else None)
     wait_until(lambda: consul_state(s).get("reachable") is False and
                consul_state(s).get("lastError"), 3, "an unreachable Consul in /health")
     assert consul_state(s)["registered"] is False
-    assert s.next_id(uniq(), "int").status == 200
+    assert consul_state(s)["failOpen"] is fail_open
+    st, body = health(s)
+    if fail_open:
+        # The opt-out: serves from its own journal while Consul is down.
+        assert st == 200 and body["status"] == "healthy"
+        assert s.next_id(uniq(), "int").status == 200
+    else:
+        # The default: no lock, no IDs.
+        assert st == 503 and "waiting for the Consul lock" in body["reason"]
+        assert "Consul unreachable" in body["reason"]
+        r = s.next_id(uniq(), "int")
+        assert r.status == 503 and "waiting for the Consul lock" in r.json["message"]
+        assert metric(s, "shardid_shard_lock_held") == 0
     assert metric(s, "shardid_consul_registered") == 0
     assert "Consul request failed; retrying" in s.output()
 
@@ -293,7 +308,7 @@ def test_kill9_holder_taken_over_after_session_ttl(servers, agent, name):
     # The dead holder's session lives on until Consul expires it.
     time.sleep(3)
     assert health(b)[0] == 503 and b.next_id(uniq(), "int").status == 503
-    wait_until(lambda: lock_held(b), 2 * SESSION_TTL_S + LOCK_DELAY_S + 8, "takeover after the TTL",
+    wait_until(lambda: lock_held(b), 2 * SESSION_TTL_S + 8, "takeover after the TTL",
                interval=0.25)
     took = time.monotonic() - t0
     # Consul never invalidates a session before its TTL.
@@ -334,24 +349,24 @@ def test_three_shards_register_and_never_collide(servers, agent, name):
         assert len(seen) == len(set(seen)), f"{dtype}: duplicate IDs across shards"
 
 
-def test_strict_mode_refuses_until_the_lock_is_held(servers, agent, name):
-    port = closed_port()
-    down = start(servers, f"http://127.0.0.1:{port}", name, args=["--consul-strict"])
-    st, body = health(down)
-    assert st == 503 and "strict mode" in body["reason"]
-    assert body["consul"]["strict"] is True and body["consul"]["lock"] == "unknown"
-    r = down.next_id(uniq(), "int")
-    assert r.status == 503 and "strict mode" in r.json["message"]
-    assert metric(down, "shardid_shard_lock_held") == 0
-
-    up = start(servers, agent.url, name + "b", env={"CONSUL_STRICT": "1"})
-    wait_until(lambda: lock_held(up), 5, "the strict instance to get its lock")
-    assert up.next_id(uniq(), "int").status == 200
-    assert consul_state(up)["strict"] is True
+def test_fail_open_holder_still_needs_the_lock_when_consul_answers(servers, agent, name):
+    # Fail-open only covers an unreachable Consul: a reachable one decides.
+    a = start(servers, agent.url, name, args=["--consul-fail-open"])
+    wait_until(lambda: lock_held(a), 5, "the first holder")
+    assert consul_state(a)["failOpen"] is True
+    assert a.next_id(uniq(), "int").status == 200
+    b = start(servers, agent.url, name, env={"CONSUL_FAIL_OPEN": "1"})
+    wait_until(lambda: consul_state(b).get("lock") == "held-elsewhere", 5, "the standby")
+    r = b.next_id(uniq(), "int")
+    assert r.status == 503 and "held by another instance" in r.json["message"]
 
 
-def test_unresolvable_consul_host_still_serves(servers, name):
+def test_unresolvable_consul_host_refuses_unless_fail_open(servers, name):
     s = start(servers, "http://consul.invalid:8500", name)
+    wait_until(lambda: health(s)[0] == 503 and consul_state(s)["reachable"] is False, 5,
+               "an unreachable Consul")
+    assert s.next_id(uniq(), "int").status == 503
+    s = start(servers, "http://consul.invalid:8500", name, args=["--consul-fail-open"])
     assert health(s)[0] == 200
     assert s.next_id(uniq(), "int").status == 200
     assert consul_state(s)["reachable"] is False
@@ -406,16 +421,18 @@ def test_acl_refusal_is_reported_and_registers_nothing(servers, acl_agent, name,
     assert ("ACL not found" if token else "lacks permission") in err
     assert consul_state(s)["lock"] != "held" and consul_state(s)["registered"] is False
     wait_until(lambda: "Consul refused a request" in s.output(), 5, "a log line")
-    # Not strict: reachable but refusing is treated like unreachable, so IDs are served.
-    assert s.next_id(uniq(), "int").status == 200
+    # Consul answers and refuses the lock: no lock, no IDs.
+    r = s.next_id(uniq(), "int")
+    assert r.status == 503 and "waiting for the Consul lock" in r.json["message"]
     assert acl_agent.get("/v1/agent/services") == {}
     assert kv_entry(acl_agent, f"{name}/shards/1") is None
 
 
-def test_acl_refusal_in_strict_mode_hands_out_nothing(servers, acl_agent, name):
+def test_acl_refusal_in_fail_open_mode_hands_out_nothing(servers, acl_agent, name):
+    # A refusal is an answer: fail-open does not cover it.
     s = start(servers, acl_agent.url, name,
-              env={"CONSUL_HTTP_TOKEN": "wrong-token", "CONSUL_STRICT": "1"})
+              env={"CONSUL_HTTP_TOKEN": "wrong-token", "CONSUL_FAIL_OPEN": "1"})
     wait_until(lambda: "HTTP 403" in (consul_state(s).get("lastError") or ""), 5, "the refusal")
     st, body = health(s)
-    assert st == 503 and "strict mode" in body["reason"]
+    assert st == 503 and "waiting for the Consul lock" in body["reason"]
     assert s.next_id(uniq(), "int").status == 503

@@ -14,7 +14,7 @@ static const char *const all_env[] = {
 	"SERVICE_PORT", "BIND_ADDR", "SHARD_ID", "TOTAL_SHARDS", "DATA_DIR",
 	"SNOWFLAKE_LAYOUT", "MACHINE_ID", "DEFAULT_DATA_TYPE", "MAX_BATCH_SIZE",
 	"CONSUL_URL", "CONSUL_HTTP_TOKEN", "SERVICE_NAME", "CONTAINER_IP",
-	"ADMIN_TOKEN", "LOG_LEVEL", "MAX_CONNECTIONS", "CONSUL_STRICT",
+	"ADMIN_TOKEN", "LOG_LEVEL", "MAX_CONNECTIONS", "CONSUL_FAIL_OPEN",
 };
 
 static void clear_env(void)
@@ -183,35 +183,35 @@ static void test_flags(void)
 	CHECK(cfg.port == 7001 && cfg.consul_url[0] == '\0' && cfg.log_level == LOG_INFO);
 }
 
-/* --consul-strict is a switch: alone it means on; env and =value take 1/0/true/false. */
-static void test_consul_strict(void)
+/* --consul-fail-open is a switch: alone it means on; env and =value take 1/0/true/false. */
+static void test_consul_fail_open(void)
 {
 	clear_env();
-	CHECK(load(NULL) == CONFIG_OK && cfg.consul_strict == 0);
-	CHECK(load("--consul-strict", NULL) == CONFIG_OK && cfg.consul_strict == 1);
+	CHECK(load(NULL) == CONFIG_OK && cfg.consul_fail_open == 0);
+	CHECK(load("--consul-fail-open", NULL) == CONFIG_OK && cfg.consul_fail_open == 1);
 	/* A switch never takes the next argument as its value. */
-	CHECK(load("--consul-strict", "--port", "7100", NULL) == CONFIG_OK);
-	CHECK(cfg.consul_strict == 1 && cfg.port == 7100);
-	CHECK(load("--consul-strict=false", NULL) == CONFIG_OK && cfg.consul_strict == 0);
-	CHECK(load("--consul-strict=true", NULL) == CONFIG_OK && cfg.consul_strict == 1);
-	setenv("CONSUL_STRICT", "1", 1);
-	CHECK(load(NULL) == CONFIG_OK && cfg.consul_strict == 1);
-	CHECK(load("--consul-strict=0", NULL) == CONFIG_OK && cfg.consul_strict == 0);
-	setenv("CONSUL_STRICT", "true", 1);
-	CHECK(load(NULL) == CONFIG_OK && cfg.consul_strict == 1);
-	setenv("CONSUL_STRICT", "0", 1);
-	CHECK(load(NULL) == CONFIG_OK && cfg.consul_strict == 0);
-	CHECK(load("--consul-strict", NULL) == CONFIG_OK && cfg.consul_strict == 1);
-	setenv("CONSUL_STRICT", "on", 1);
+	CHECK(load("--consul-fail-open", "--port", "7100", NULL) == CONFIG_OK);
+	CHECK(cfg.consul_fail_open == 1 && cfg.port == 7100);
+	CHECK(load("--consul-fail-open=false", NULL) == CONFIG_OK && cfg.consul_fail_open == 0);
+	CHECK(load("--consul-fail-open=true", NULL) == CONFIG_OK && cfg.consul_fail_open == 1);
+	setenv("CONSUL_FAIL_OPEN", "1", 1);
+	CHECK(load(NULL) == CONFIG_OK && cfg.consul_fail_open == 1);
+	CHECK(load("--consul-fail-open=0", NULL) == CONFIG_OK && cfg.consul_fail_open == 0);
+	setenv("CONSUL_FAIL_OPEN", "true", 1);
+	CHECK(load(NULL) == CONFIG_OK && cfg.consul_fail_open == 1);
+	setenv("CONSUL_FAIL_OPEN", "0", 1);
+	CHECK(load(NULL) == CONFIG_OK && cfg.consul_fail_open == 0);
+	CHECK(load("--consul-fail-open", NULL) == CONFIG_OK && cfg.consul_fail_open == 1);
+	setenv("CONSUL_FAIL_OPEN", "on", 1);
 	CHECK(load(NULL) == CONFIG_ERROR);
-	CHECK(strcmp(err, "CONSUL_STRICT=on is not a boolean: expected 1, true, 0 or false") == 0);
-	CHECK(load("--consul-strict", "1", NULL) == CONFIG_ERROR);   /* "1" is a stray argument */
+	CHECK(strcmp(err, "CONSUL_FAIL_OPEN=on is not a boolean: expected 1, true, 0 or false") == 0);
+	CHECK(load("--consul-fail-open", "1", NULL) == CONFIG_ERROR);   /* "1" is a stray argument */
 
 	char line[2048];
 	clear_env();
-	CHECK(load("--consul-strict", NULL) == CONFIG_OK);
+	CHECK(load("--consul-fail-open", NULL) == CONFIG_OK);
 	config_describe(&cfg, line, sizeof line);
-	CHECK(strstr(line, "consul_strict=on") != NULL);
+	CHECK(strstr(line, "consul_fail_open=on") != NULL);
 }
 
 static void test_machine_defaults(void)
@@ -312,10 +312,10 @@ static const struct bad bad_cases[] = {
 	{ "LOG_LEVEL", "INFO", NULL, NULL },
 	{ "MAX_CONNECTIONS", "0", NULL, NULL },
 	{ "MAX_CONNECTIONS", "1000001", NULL, NULL },
-	{ "CONSUL_STRICT", "maybe", NULL, NULL },
-	{ "CONSUL_STRICT", "", NULL, NULL },
-	{ "CONSUL_STRICT", "yes", NULL, NULL },
-	{ NULL, "2", "consul-strict", NULL },
+	{ "CONSUL_FAIL_OPEN", "maybe", NULL, NULL },
+	{ "CONSUL_FAIL_OPEN", "", NULL, NULL },
+	{ "CONSUL_FAIL_OPEN", "yes", NULL, NULL },
+	{ NULL, "2", "consul-fail-open", NULL },
 	{ NULL, "70000", "port", NULL },
 	{ NULL, "abc", "shard", NULL },
 	{ NULL, "nope", "default-data-type", NULL },
@@ -460,7 +460,7 @@ static void test_help_version(void)
 		"--snowflake-layout", "--machine-id", "--default-data-type",
 		"--max-batch-size", "--consul-url", "--consul-token", "--service-name",
 		"--container-ip", "--admin-token", "--log-level", "--max-connections",
-		"--consul-strict", "--help", "--version",
+		"--consul-fail-open", "--help", "--version",
 	};
 	for (size_t i = 0; i < sizeof flags / sizeof flags[0]; i++)
 		CHECK(strstr(out, flags[i]) != NULL);
@@ -517,7 +517,7 @@ int main(void)
 	test_defaults();
 	test_env();
 	test_flags();
-	test_consul_strict();
+	test_consul_fail_open();
 	test_machine_defaults();
 	test_invalid();
 	test_bad_args();

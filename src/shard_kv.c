@@ -1,0 +1,330 @@
+#include "shard_kv.h"
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+size_t shard_kv_identity(char out[SHARD_KV_IDENTITY_MAX], unsigned shard, unsigned total,
+			 const char *layout, uint64_t machine)
+{
+	int n = snprintf(out, SHARD_KV_IDENTITY_MAX, "shard=%u totalShards=%u layout=%s machineId=%llu",
+			 shard, total, layout, (unsigned long long)machine);
+	return n < 0 ? 0 : (size_t)n < SHARD_KV_IDENTITY_MAX ? (size_t)n : SHARD_KV_IDENTITY_MAX - 1;
+}
+
+/* ---- bucket values ---- */
+
+void shard_kv_put_entity(struct buf *b, const struct kv_entity *e)
+{
+	buf_append(b, e->name, e->name_len);
+	buf_putc(b, ' ');
+	buf_puts(b, id_type_name(e->type));
+	buf_putc(b, ' ');
+	buf_u64(b, e->start_i);
+	buf_putc(b, ' ');
+	buf_u64(b, e->mark_i);
+	buf_puts(b, e->deleted ? " deleted\n" : "\n");
+}
+
+/* The next space- or newline-terminated word of [*p, end). */
+static int word(const char **p, const char *end, const char **w, size_t *wn)
+{
+	const char *s = *p, *e = s;
+	while (e < end && *e != ' ' && *e != '\n')
+		e++;
+	if (e == s)
+		return -1;
+	*w = s;
+	*wn = (size_t)(e - s);
+	*p = e;
+	return 0;
+}
+
+static int decimal(const char *s, size_t n, uint64_t *out)
+{
+	uint64_t v = 0;
+	if (n == 0 || n > 20)
+		return -1;
+	for (size_t i = 0; i < n; i++) {
+		if (s[i] < '0' || s[i] > '9')
+			return -1;
+		unsigned d = (unsigned)(s[i] - '0');
+		if (v > (UINT64_MAX - d) / 10)
+			return -1;
+		v = v * 10 + d;
+	}
+	*out = v;
+	return 0;
+}
+
+int shard_kv_parse_bucket(const char *v, size_t n,
+			  int (*fn)(void *ud, const struct kv_entity *e), void *ud,
+			  char *err, size_t errlen)
+{
+	const char *p = v, *end = v + n;
+	unsigned line = 0;
+	while (p < end) {
+		struct kv_entity e;
+		const char *w[5];
+		size_t wn[5], nw = 0;
+		line++;
+		while (nw < 5 && p < end && *p != '\n') {
+			if (word(&p, end, &w[nw], &wn[nw]) != 0)
+				goto bad;
+			nw++;
+			if (p < end && *p == ' ')
+				p++;
+		}
+		if (p >= end || *p != '\n' || (nw != 4 && nw != 5))
+			goto bad;
+		p++;
+		if (!entity_name_valid(w[0], wn[0]) || id_type_parse(w[1], wn[1], &e.type) != 0 ||
+		    decimal(w[2], wn[2], &e.start_i) != 0 || decimal(w[3], wn[3], &e.mark_i) != 0 ||
+		    e.start_i > e.mark_i || (nw == 5 && !(wn[4] == 7 && memcmp(w[4], "deleted", 7) == 0)))
+			goto bad;
+		memcpy(e.name, w[0], wn[0]);
+		e.name[wn[0]] = '\0';
+		e.name_len = wn[0];
+		e.deleted = nw == 5;
+		int rc = fn(ud, &e);
+		if (rc)
+			return rc;
+	}
+	return 0;
+bad:
+	snprintf(err, errlen, "malformed entity line %u (expected \"name type start mark[ deleted]\")", line);
+	return -1;
+}
+
+/* ---- base64 ---- */
+
+static const char b64[] = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
+
+void shard_kv_base64(struct buf *b, const char *s, size_t n)
+{
+	const unsigned char *u = (const unsigned char *)s;
+	if (buf_reserve(b, (n + 2) / 3 * 4) < 0)
+		return;
+	for (size_t i = 0; i < n; i += 3) {
+		uint32_t v = (uint32_t)u[i] << 16;
+		if (i + 1 < n)
+			v |= (uint32_t)u[i + 1] << 8;
+		if (i + 2 < n)
+			v |= u[i + 2];
+		char q[4] = { b64[v >> 18], b64[v >> 12 & 63],
+			      i + 1 < n ? b64[v >> 6 & 63] : '=', i + 2 < n ? b64[v & 63] : '=' };
+		buf_append(b, q, 4);
+	}
+}
+
+static int b64_digit(char c)
+{
+	if (c >= 'A' && c <= 'Z') return c - 'A';
+	if (c >= 'a' && c <= 'z') return c - 'a' + 26;
+	if (c >= '0' && c <= '9') return c - '0' + 52;
+	if (c == '+') return 62;
+	if (c == '/') return 63;
+	return -1;
+}
+
+long shard_kv_unbase64(const char *s, size_t n, char *out, size_t cap)
+{
+	if (n % 4)
+		return -1;
+	size_t o = 0;
+	for (size_t i = 0; i < n; i += 4) {
+		int d[4], pad = 0;
+		for (int k = 0; k < 4; k++) {
+			if (s[i + k] == '=' && i + 4 == n && k >= 2) {
+				d[k] = 0;
+				pad++;
+			} else if (pad || (d[k] = b64_digit(s[i + k])) < 0) {
+				return -1;
+			}
+		}
+		uint32_t v = (uint32_t)d[0] << 18 | (uint32_t)d[1] << 12 | (uint32_t)d[2] << 6 | (uint32_t)d[3];
+		size_t k = 3 - (size_t)pad;
+		if (o + k > cap)
+			return -1;
+		out[o++] = (char)(v >> 16);
+		if (k > 1)
+			out[o++] = (char)(v >> 8 & 0xff);
+		if (k > 2)
+			out[o++] = (char)(v & 0xff);
+	}
+	return (long)o;
+}
+
+/* ---- Consul's KV listing ---- */
+
+struct scan {
+	const char *p, *end;
+};
+
+static void ws(struct scan *s)
+{
+	while (s->p < s->end && (*s->p == ' ' || *s->p == '\n' || *s->p == '\r' || *s->p == '\t'))
+		s->p++;
+}
+
+static int eat(struct scan *s, char c)
+{
+	ws(s);
+	if (s->p < s->end && *s->p == c) {
+		s->p++;
+		return 1;
+	}
+	return 0;
+}
+
+/* A string's raw bytes (escapes left as they are: our keys and base64
+ * values never contain any, and a key that does is not ours). */
+static int raw_string(struct scan *s, const char **str, size_t *n)
+{
+	if (!eat(s, '"'))
+		return -1;
+	const char *start = s->p;
+	while (s->p < s->end && *s->p != '"') {
+		if ((unsigned char)*s->p < 0x20)
+			return -1;
+		if (*s->p == '\\' && ++s->p == s->end)
+			return -1;
+		s->p++;
+	}
+	if (s->p >= s->end)
+		return -1;
+	*str = start;
+	*n = (size_t)(s->p - start);
+	s->p++;
+	return 0;
+}
+
+/* A scalar we do not need: number, true, false or null. */
+static int skip_scalar(struct scan *s)
+{
+	ws(s);
+	const char *start = s->p;
+	while (s->p < s->end && (((*s->p | 0x20) >= 'a' && (*s->p | 0x20) <= 'z') ||
+				 (*s->p >= '0' && *s->p <= '9') || *s->p == '-' || *s->p == '+' || *s->p == '.'))
+		s->p++;
+	return s->p > start ? 0 : -1;
+}
+
+int shard_kv_parse_listing(const char *json, size_t n,
+			   int (*fn)(void *ud, const char *key, size_t key_len,
+				     const char *val, size_t val_len),
+			   void *ud, char *err, size_t errlen)
+{
+	struct scan s = { json, json + n };
+	char *val = NULL;
+	size_t val_cap = 0;
+	int rc = -1;
+	if (!eat(&s, '['))
+		goto bad;
+	if (eat(&s, ']'))
+		goto done;
+	do {
+		const char *key = NULL, *value = NULL;
+		size_t key_len = 0, value_len = 0;
+		if (!eat(&s, '{'))
+			goto bad;
+		if (!eat(&s, '}')) {
+			do {
+				const char *k, *v;
+				size_t kn, vn;
+				if (raw_string(&s, &k, &kn) != 0 || !eat(&s, ':'))
+					goto bad;
+				ws(&s);
+				if (s.p < s.end && *s.p == '"') {
+					if (raw_string(&s, &v, &vn) != 0)
+						goto bad;
+					if (kn == 3 && memcmp(k, "Key", 3) == 0) {
+						key = v;
+						key_len = vn;
+					} else if (kn == 5 && memcmp(k, "Value", 5) == 0) {
+						value = v;
+						value_len = vn;
+					}
+				} else if (skip_scalar(&s) != 0) {
+					goto bad;
+				}
+			} while (eat(&s, ','));
+			if (!eat(&s, '}'))
+				goto bad;
+		}
+		if (!key)
+			goto bad;
+		size_t need = value_len / 4 * 3 + 1;
+		if (need > val_cap) {
+			char *p = realloc(val, need);
+			if (!p) {
+				snprintf(err, errlen, "out of memory decoding a value of %zu bytes", value_len);
+				goto out;
+			}
+			val = p;
+			val_cap = need;
+		}
+		long dn = value ? shard_kv_unbase64(value, value_len, val, val_cap) : 0;
+		if (dn < 0) {
+			snprintf(err, errlen, "value of key %.*s is not base64", (int)(key_len > 200 ? 200 : key_len), key);
+			goto out;
+		}
+		int r = fn(ud, key, key_len, val, (size_t)dn);
+		if (r) {
+			rc = r;
+			goto out;
+		}
+	} while (eat(&s, ','));
+	if (!eat(&s, ']'))
+		goto bad;
+done:
+	ws(&s);
+	if (s.p != s.end)
+		goto bad;
+	rc = 0;
+	goto out;
+bad:
+	snprintf(err, errlen, "malformed KV listing at offset %zu", (size_t)(s.p - json));
+out:
+	free(val);
+	return rc;
+}
+
+/* ---- txn ---- */
+
+void shard_kv_txn_begin(struct buf *b, const char *lock_key, const char *session)
+{
+	buf_puts(b, "[{\"KV\":{\"Verb\":\"check-session\",\"Key\":");
+	json_cstr(b, lock_key);
+	buf_puts(b, ",\"Session\":");
+	json_cstr(b, session);
+	buf_puts(b, "}}");
+}
+
+void shard_kv_txn_set(struct buf *b, const char *key, const char *val, size_t n)
+{
+	buf_puts(b, ",{\"KV\":{\"Verb\":\"set\",\"Key\":");
+	json_cstr(b, key);
+	buf_puts(b, ",\"Value\":\"");
+	shard_kv_base64(b, val, n);
+	buf_puts(b, "\"}}");
+}
+
+void shard_kv_txn_del(struct buf *b, const char *key)
+{
+	buf_puts(b, ",{\"KV\":{\"Verb\":\"delete\",\"Key\":");
+	json_cstr(b, key);
+	buf_puts(b, "}}");
+}
+
+void shard_kv_txn_end(struct buf *b)
+{
+	buf_putc(b, ']');
+}
+
+int shard_kv_txn_lost_session(const char *body, size_t n)
+{
+	/* {"Errors":[{"OpIndex":0,"What":"..."}],...} */
+	static const char op0[] = "\"OpIndex\":0,";
+	return memmem(body, n, op0, sizeof op0 - 1) != NULL;
+}
