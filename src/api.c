@@ -208,6 +208,7 @@ static int wait_for_kv(struct ctx *x, const char *what)
 	if (!rs->waiting) {
 		rs->waiting = 1;
 		rs->wait_started_ms = x->r->mono_ms;
+		metrics.kv_waits++;
 	}
 	if (x->r->mono_ms - rs->wait_started_ms >= KV_WAIT_MAX_MS)
 		return fail(503, "Replication unavailable",
@@ -222,8 +223,9 @@ static int hold_until_committed(struct ctx *x, int status, uint32_t hash)
 {
 	struct api_resume *rs = x->r->resume;
 	uint32_t version = store_kv_version(store, hash);
-	if (store_kv_committed(store, hash, version))
+	if (!store->kv || !store->kv->required || store_kv_committed(store, hash, version))
 		return status;
+	metrics.kv_waits++;
 	rs->held = 1;
 	rs->held_status = status;
 	rs->held_route = (int)x->route;

@@ -359,6 +359,8 @@ static void config_usage(FILE *f)
 	}
 	fputs("  --help                     print this help and exit\n"
 	      "  --version                  print the version and exit\n\n"
+	      "Subcommands, with the same flags: parse <id> (decode a snowflake), check-config,\n"
+	      "reidentify (move DATA_DIR to the configured shard/layout on purpose; see README).\n"
 	      "MACHINE_ID defaults to SHARD_ID for sonyflake and SHARD_ID-1 for twitter and custom.\n", f);
 	fflush(f);
 }

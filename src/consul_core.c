@@ -473,11 +473,13 @@ static void read_answer(struct consul_core *c, enum consul_op op, const struct c
 static void txn_answer(struct consul_core *c, const struct consul_answer *a, uint64_t mono)
 {
 	if (a->status == 200) {
+		metrics.kv_txns++;
 		store_kv_txn_done(c->store, 1);
 		c->sync_problem[0] = '\0';
 		synced_when_written(c);
 		return;
 	}
+	metrics.kv_txn_failures++;
 	store_kv_txn_done(c->store, 0);
 	if (a->status == 409 && shard_kv_txn_lost_session(a->body, a->body_len)) {
 		log_warn("msg=\"shard lock lost: a state write failed its session check\" key=%s", c->lock_key);
@@ -608,8 +610,10 @@ void consul_core_answer(struct consul_core *c, enum consul_op op, uint64_t mono,
 		return;
 	}
 	c->op = CONSUL_NONE;
-	if (op == CONSUL_TXN && (a->status == 0 || a->status >= 500))
+	if (op == CONSUL_TXN && (a->status == 0 || a->status >= 500)) {
+		metrics.kv_txn_failures++;
 		store_kv_txn_done(c->store, 0);
+	}
 	if (a->status == 0 || a->status >= 500) {
 		failed(c, op, a, mono);
 	} else {

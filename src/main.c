@@ -11,6 +11,7 @@
 #include "consul.h"
 #include "log.h"
 #include "metrics.h"
+#include "reidentify.h"
 #include "server.h"
 #include "store.h"
 
@@ -56,10 +57,12 @@ int main(int argc, char **argv)
 	uint64_t started = clock_mono_ms();
 
 	/* Subcommands take the same flags and environment as the server:
-	 * `shardid parse <id> [flags]`, `shardid check-config [flags]`. */
+	 * `shardid parse <id> [flags]`, `shardid check-config [flags]`,
+	 * `shardid reidentify [flags]`. */
 	int parse = argc > 1 && strcmp(argv[1], "parse") == 0;
 	int check = argc > 1 && strcmp(argv[1], "check-config") == 0;
-	int skip = parse ? 2 : check ? 1 : 0;
+	int reid = argc > 1 && strcmp(argv[1], "reidentify") == 0;
+	int skip = parse ? 2 : check || reid ? 1 : 0;
 	if (parse && argc < 3) {
 		fprintf(stderr, "shardid: usage: shardid parse <id> [flags]\n");
 		return 2;
@@ -82,6 +85,12 @@ int main(int argc, char **argv)
 	if (check) {
 		printf("configuration ok: %s\n", desc);
 		return 0;
+	}
+	if (reid) {
+		if (reidentify(&cfg, stdout, err, sizeof err) == 0)
+			return 0;
+		fprintf(stderr, "shardid: reidentify: %s\n", err);
+		return 2;
 	}
 	log_info("msg=\"starting shardid %s\" %s", SHARDID_VERSION, desc);
 

@@ -99,6 +99,12 @@ void metrics_render(struct buf *b, uint64_t fsyncs, uint64_t journal_bytes, uint
 	       metrics.conns_refused);
 	sample(b, "shardid_connections_timed_out_total", "counter", "Connections closed by header or idle timeout.",
 	       metrics.conns_timed_out);
+	sample(b, "shardid_consul_state_txns_total", "counter", "Shard state writes (txns) Consul committed.",
+	       metrics.kv_txns);
+	sample(b, "shardid_consul_state_txn_failures_total", "counter", "Shard state writes (txns) that failed or were refused.",
+	       metrics.kv_txn_failures);
+	sample(b, "shardid_consul_state_waits_total", "counter", "Requests that waited for Consul to commit a reservation, fence or change.",
+	       metrics.kv_waits);
 	sample(b, "shardid_consul_registered", "gauge", "1 when registered in Consul.",
 	       (uint64_t)metrics.consul_registered);
 	sample(b, "shardid_shard_lock_held", "gauge", "1 when this instance may hand out IDs for its shard.",

@@ -22,6 +22,8 @@ struct metrics {
 	uint64_t sequence_waits;       /* parked because a tick's sequence space ran out */
 	uint64_t conns_open, conns_accepted, conns_refused, conns_timed_out;
 	uint64_t storage_errors;
+	uint64_t kv_txns, kv_txn_failures;    /* state writes to Consul KV */
+	uint64_t kv_waits;             /* requests that waited for a KV commit */
 	int consul_registered;         /* 0/1 gauge */
 	int shard_lock_held;           /* 0/1 gauge; 1 when Consul is off */
 };

@@ -629,8 +629,9 @@ int store_open(struct store *s, const char *dir, uint64_t shard, uint64_t total,
 		s->compacted_bytes = journal_bytes(s->journal);
 		if (rp.identity[0] && strcmp(rp.identity, s->identity) != 0) {
 			snprintf(err, errlen, "DATA_DIR %s holds the state of %s, but this instance is "
-				 "configured as %s; start it with the configuration that wrote the state "
-				 "(see \"Moving a shard\" in the README)", dir, rp.identity, s->identity);
+				 "configured as %s; start it with the configuration that wrote the state, "
+				 "or move the state with `shardid reidentify` (README: \"Changing a shard's "
+				 "identity\")", dir, rp.identity, s->identity);
 			return -2;
 		}
 		if (!rp.identity[0]) {
@@ -714,6 +715,8 @@ void store_merge_fence(struct store *s, uint64_t kv_fence)
 	}
 	if (s->kv->fence_want < s->fence)
 		s->kv->fence_want = s->fence;
+	if (s->kv->required)
+		s->gen.fence_tick = kv_fence < s->fence ? kv_fence : s->fence;
 }
 
 void store_close(struct store *s)

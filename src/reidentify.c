@@ -1,0 +1,164 @@
+#include "reidentify.h"
+
+#include <string.h>
+
+#include "clock.h"
+#include "journal.h"
+#include "seq.h"
+#include "shard_kv.h"
+#include "snowflake.h"
+#include "store.h"
+
+struct found {
+	char identity[JOURNAL_NAME_MAX + 1];
+	unsigned long records;
+};
+
+static int capture(void *ud, const struct jrec *r)
+{
+	struct found *f = ud;
+	f->records++;
+	if (r->kind == JREC_IDENTITY)
+		memcpy(f->identity, r->name, (size_t)r->name_len + 1);
+	return 0;
+}
+
+struct identity {
+	unsigned shard, total;
+	unsigned long long machine;
+	struct sf_layout layout;
+};
+
+/* "key=<decimal> " at *p; advances past it. */
+static int field(const char **p, const char *key, unsigned long long *v)
+{
+	size_t n = strlen(key);
+	if (strncmp(*p, key, n) != 0 || (*p)[n] < '0' || (*p)[n] > '9')
+		return -1;
+	*p += n;
+	for (*v = 0; **p >= '0' && **p <= '9' && *v < UINT64_MAX / 10; (*p)++)
+		*v = *v * 10 + (unsigned long long)(**p - '0');
+	return 0;
+}
+
+/* Parses what shard_kv_identity() writes. */
+static int parse_identity(const char *s, struct identity *id)
+{
+	unsigned long long shard, total;
+	char layout[64], err[200];
+	const char *p = s, *end;
+	if (field(&p, "shard=", &shard) || field(&p, " totalShards=", &total) ||
+	    strncmp(p, " layout=", 8) != 0 || !(end = strstr(p + 8, " machineId=")) ||
+	    (size_t)(end - p - 8) >= sizeof layout)
+		return -1;
+	memcpy(layout, p + 8, (size_t)(end - p - 8));
+	layout[end - p - 8] = '\0';
+	p = end;
+	if (field(&p, " machineId=", &id->machine) || *p || shard < 1 || total < shard || total > 1024 ||
+	    sf_layout_parse(layout, &id->layout, err, sizeof err) != 0)
+		return -1;
+	id->shard = (unsigned)shard;
+	id->total = (unsigned)total;
+	return 0;
+}
+
+/* The first iteration of `to` whose value lies above every value below
+ * iteration i of `from` (the value of i itself was never handed out). */
+static uint64_t carry(const struct seq_shape *from, const struct seq_shape *to, uint64_t i)
+{
+	uint64_t v = from->shard + i * from->total, count = seq_count(to);
+	if (v <= to->shard)
+		return 0;
+	uint64_t d = v - to->shard, idx = d / to->total + (d % to->total != 0);
+	return idx < count ? idx : count;
+}
+
+struct convert {
+	const struct identity *from, *to;
+};
+
+static void convert_entity(void *ud, struct entity *e)
+{
+	const struct convert *c = ud;
+	struct seq_shape from = seq_shape_make(c->from->shard, c->from->total, e->type);
+	struct seq_shape to = seq_shape_make(c->to->shard, c->to->total, e->type);
+	e->start_i = carry(&from, &to, e->start_i);
+	e->next_i = e->reserved_i = e->reserved_from_i = carry(&from, &to, e->reserved_i);
+	e->resumed = 0;
+	e->shape = to;
+}
+
+int reidentify(const struct config *cfg, FILE *out, char *err, size_t errlen)
+{
+	static struct store s;
+	struct found f = { "", 0 };
+	struct identity from, to = { cfg->shard_id, cfg->total_shards, cfg->machine_id, cfg->layout };
+	char mine[SHARD_KV_IDENTITY_MAX];
+	shard_kv_identity(mine, cfg->shard_id, cfg->total_shards, cfg->layout.name, cfg->machine_id);
+
+	if (cfg->consul_url[0]) {
+		snprintf(err, errlen, "reidentify rewrites DATA_DIR only, and the shard's state in Consul "
+			 "keeps the old identity: run it without CONSUL_URL (README: \"Changing a shard's identity\")");
+		return -1;
+	}
+	struct journal *j = journal_open(cfg->data_dir, capture, &f, err, errlen);
+	if (!j)
+		return -1;
+	journal_close(j);
+	if (!f.identity[0]) {
+		snprintf(err, errlen, "DATA_DIR %s records no identity (%s): start it once with the "
+			 "configuration that wrote it, which it then adopts, and reidentify after that",
+			 cfg->data_dir, f.records ? "written by an older version" : "empty");
+		return -1;
+	}
+	if (strcmp(f.identity, mine) == 0) {
+		fprintf(out, "DATA_DIR %s already belongs to %s: nothing to do\n", cfg->data_dir, mine);
+		return 0;
+	}
+	if (parse_identity(f.identity, &from) != 0) {
+		snprintf(err, errlen, "DATA_DIR %s records an identity this version cannot read: %s",
+			 cfg->data_dir, f.identity);
+		return -1;
+	}
+	if (store_open(&s, cfg->data_dir, from.shard, from.total, &from.layout, from.machine,
+		       err, errlen) != 0)
+		return -1;
+
+	/* Snowflakes: the largest ID the old fence allowed, whatever machine. */
+	uint64_t fence = 0;
+	if (s.fence) {
+		const struct sf_layout *o = &from.layout, *n = &to.layout;
+		uint64_t old_max = sf_compose(o, s.fence - 1, UINT64_MAX, UINT64_MAX);
+		fence = (old_max >> (n->seq_bits + n->machine_bits)) + 1;
+		if (fence >> n->time_bits) {
+			store_close(&s);
+			snprintf(err, errlen, "layout %s has no ID above the last ones of layout %s; "
+				 "nothing was changed", n->name, o->name);
+			return -1;
+		}
+	}
+	struct convert c = { &from, &to };
+	store_each(&s, convert_entity, &c);
+	s.shard = to.shard;
+	s.total = to.total;
+	s.fence = fence;
+	memcpy(s.identity, mine, sizeof mine);
+	if (store_compact(&s) != 0) {
+		store_close(&s);
+		snprintf(err, errlen, "cannot rewrite the journal in %s; nothing was changed", cfg->data_dir);
+		return -1;
+	}
+	fprintf(out, "DATA_DIR %s moved from %s to %s: %zu entities carried over by value "
+		"(every new int/long value lies above every old one)\n",
+		cfg->data_dir, f.identity, mine, s.count);
+	if (fence) {
+		char when[32];
+		struct sf_parts p;
+		sf_decompose(&to.layout, sf_compose(&to.layout, fence, 0, 0), &p);
+		clock_iso8601(p.unix_ms, when);
+		fprintf(out, "snowflakes continue from tick %llu of %s (%s), above every ID issued before\n",
+			(unsigned long long)fence, to.layout.name, when);
+	}
+	store_close(&s);
+	return 0;
+}
