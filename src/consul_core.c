@@ -422,9 +422,14 @@ static void read_answer(struct consul_core *c, enum consul_op op, const struct c
 	struct read_ctx x = { .c = c, .op = op };
 	char why[GATE_REASON_MAX + 200];
 	if (a->status != 200 && a->status != 404) {
+		char body[160];
+		printable(a->body, a->body_len, body, sizeof body);
+		snprintf(c->sync_problem, sizeof c->sync_problem,
+			 "Consul refused to read the shard state (%s): HTTP %d: %s", c->prefix, a->status, body);
 		refused(c, op, a, &c->sync_at, mono, WRITE_RETRY_MS);
 		return;
 	}
+	c->sync_problem[0] = '\0';
 	int rc = a->status == 404 ? 0 :
 		 shard_kv_parse_listing(a->body, a->body_len, on_kv, &x, x.err, sizeof x.err);
 	if (rc < 0) {
