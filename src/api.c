@@ -151,18 +151,8 @@ static int query_type(struct ctx *x, enum id_type *t)
 /* Strict decimal parse of a raw query value into [min,max]. */
 static int parse_uint(const char *s, size_t n, uint64_t min, uint64_t max, uint64_t *out)
 {
-	if (n == 0 || n > 20)
-		return -1;
-	uint64_t v = 0;
-	for (size_t i = 0; i < n; i++) {
-		if (s[i] < '0' || s[i] > '9')
-			return -1;
-		unsigned d = (unsigned)(s[i] - '0');
-		if (v > (UINT64_MAX - d) / 10)
-			return -1;
-		v = v * 10 + d;
-	}
-	if (v < min || v > max)
+	uint64_t v;
+	if (parse_u64(s, n, &v) != 0 || v < min || v > max)
 		return -1;
 	*out = v;
 	return 0;

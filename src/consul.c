@@ -65,10 +65,8 @@ static const char *advertised_address(const struct config *cfg, char *out, size_
 static uint64_t consul_index(const struct http_result *r)
 {
 	const struct http_header *h = r->head ? http_response_header(r->head, "X-Consul-Index") : NULL;
-	uint64_t v = 0;
-	for (size_t i = 0; h && i < h->value_len && h->value[i] >= '0' && h->value[i] <= '9' && v < UINT64_MAX / 10; i++)
-		v = v * 10 + (uint64_t)(h->value[i] - '0');
-	return v;
+	uint64_t v;
+	return h && parse_u64(h->value, h->value_len, &v) == 0 ? v : 0;
 }
 
 static void feed(enum consul_op op, const struct http_result *r)

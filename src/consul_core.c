@@ -94,7 +94,7 @@ const char *consul_core_update_gate(struct consul_core *c)
 	/* Fail-open: Consul is down, so nobody can take the shard over through
 	 * it; serve from the journal alone (the documented risk: a second
 	 * instance of this shard that does reach Consul repeats values). */
-	int local = c->fail_open && !c->reachable && c->lock != LOCK_ELSEWHERE &&
+	int local = c->fail_open && !c->reachable && c->failures && c->lock != LOCK_ELSEWHERE &&
 		    c->sync != SYNC_REFUSED;
 	if (c->sync == SYNC_REFUSED)
 		snprintf(p, sizeof p, "%s", c->sync_problem);
@@ -448,16 +448,7 @@ static void read_answer(struct consul_core *c, enum consul_op op, const struct c
 		c->store->kv->identity_ok = x.found;
 	} else if (op == CONSUL_READ_FENCE) {
 		uint64_t fence = 0;
-		int bad = 0;
-		if (x.found) {
-			bad = x.val_len == 0 || x.val_len > 19;
-			for (size_t i = 0; i < x.val_len && !bad; i++)
-				if (x.val[i] < '0' || x.val[i] > '9')
-					bad = 1;
-				else
-					fence = fence * 10 + (uint64_t)(x.val[i] - '0');
-		}
-		if (bad) {
+		if (x.found && parse_u64(x.val, x.val_len, &fence) != 0) {
 			snprintf(why, sizeof why, "the snowflake fence in Consul (%sfence) is not a decimal tick", c->prefix);
 			refuse_state(c, mono, why);
 			return;
@@ -601,7 +592,7 @@ static void watch_answer(struct consul_core *c, const struct consul_answer *a, u
 		return;
 	}
 	/* The index only grows; a smaller one means Consul's state was reset. */
-	c->watch_index = a->index > c->watch_index ? a->index : 0;
+	c->watch_index = a->index >= c->watch_index ? a->index : 0;
 	c->watch_at = mono;
 	if (a->status == 404 || !memmem(a->body, a->body_len, "\"Session\"", 9))
 		c->acquire_at = mono;   /* free: ask for it now */

@@ -87,6 +87,23 @@ size_t fmt_u64(char *out, uint64_t v)
 	return len;
 }
 
+int parse_u64(const char *s, size_t n, uint64_t *out)
+{
+	uint64_t v = 0;
+	if (n == 0 || n > 20)
+		return -1;
+	for (size_t i = 0; i < n; i++) {
+		if (s[i] < '0' || s[i] > '9')
+			return -1;
+		unsigned d = (unsigned)(s[i] - '0');
+		if (v > (UINT64_MAX - d) / 10)
+			return -1;
+		v = v * 10 + d;
+	}
+	*out = v;
+	return 0;
+}
+
 void buf_u64(struct buf *b, uint64_t v)
 {
 	if (buf_reserve(b, 20) < 0)

@@ -44,6 +44,9 @@ void buf_i64(struct buf *b, int64_t v);
 
 /* Formats v in decimal into out (at least 20 bytes); returns length. */
 size_t fmt_u64(char *out, uint64_t v);
+/* Parses exactly s[0..n) as a decimal number (digits only, 1..20 of them,
+ * no overflow). 0 ok, -1 otherwise. */
+int parse_u64(const char *s, size_t n, uint64_t *out);
 
 /* JSON pieces. The emitter tracks nothing: callers place commas themselves
  * through these helpers, which keeps it allocation-free and fast. */

@@ -4,6 +4,7 @@
 
 #include "clock.h"
 #include "journal.h"
+#include "json.h"
 #include "seq.h"
 #include "shard_kv.h"
 #include "snowflake.h"
@@ -25,26 +26,27 @@ static int capture(void *ud, const struct jrec *r)
 
 struct identity {
 	unsigned shard, total;
-	unsigned long long machine;
+	uint64_t machine;
 	struct sf_layout layout;
 };
 
-/* "key=<decimal> " at *p; advances past it. */
-static int field(const char **p, const char *key, unsigned long long *v)
+/* "key<decimal>" at *p; advances past it. */
+static int field(const char **p, const char *key, uint64_t *v)
 {
-	size_t n = strlen(key);
-	if (strncmp(*p, key, n) != 0 || (*p)[n] < '0' || (*p)[n] > '9')
+	size_t n = strlen(key), digits;
+	if (strncmp(*p, key, n) != 0)
 		return -1;
-	*p += n;
-	for (*v = 0; **p >= '0' && **p <= '9' && *v < UINT64_MAX / 10; (*p)++)
-		*v = *v * 10 + (unsigned long long)(**p - '0');
+	digits = strspn(*p + n, "0123456789");
+	if (parse_u64(*p + n, digits, v) != 0)
+		return -1;
+	*p += n + digits;
 	return 0;
 }
 
 /* Parses what shard_kv_identity() writes. */
 static int parse_identity(const char *s, struct identity *id)
 {
-	unsigned long long shard, total;
+	uint64_t shard, total;
 	char layout[64], err[200];
 	const char *p = s, *end;
 	if (field(&p, "shard=", &shard) || field(&p, " totalShards=", &total) ||

@@ -40,23 +40,6 @@ static int word(const char **p, const char *end, const char **w, size_t *wn)
 	return 0;
 }
 
-static int decimal(const char *s, size_t n, uint64_t *out)
-{
-	uint64_t v = 0;
-	if (n == 0 || n > 20)
-		return -1;
-	for (size_t i = 0; i < n; i++) {
-		if (s[i] < '0' || s[i] > '9')
-			return -1;
-		unsigned d = (unsigned)(s[i] - '0');
-		if (v > (UINT64_MAX - d) / 10)
-			return -1;
-		v = v * 10 + d;
-	}
-	*out = v;
-	return 0;
-}
-
 int shard_kv_parse_bucket(const char *v, size_t n,
 			  int (*fn)(void *ud, const struct kv_entity *e), void *ud,
 			  char *err, size_t errlen)
@@ -79,7 +62,7 @@ int shard_kv_parse_bucket(const char *v, size_t n,
 			goto bad;
 		p++;
 		if (!entity_name_valid(w[0], wn[0]) || id_type_parse(w[1], wn[1], &e.type) != 0 ||
-		    decimal(w[2], wn[2], &e.start_i) != 0 || decimal(w[3], wn[3], &e.mark_i) != 0 ||
+		    parse_u64(w[2], wn[2], &e.start_i) != 0 || parse_u64(w[3], wn[3], &e.mark_i) != 0 ||
 		    e.start_i > e.mark_i || (nw == 5 && !(wn[4] == 7 && memcmp(w[4], "deleted", 7) == 0)))
 			goto bad;
 		memcpy(e.name, w[0], wn[0]);

@@ -97,6 +97,16 @@ static void unlink_entity(struct store *s, struct entity *e)
 	free(e);
 }
 
+/* The journal's mark moved down (a reset, a re-created name): a txn in
+ * flight, or one built from now on, may commit a lower mark than KV holds
+ * now, so KV's current mark no longer bounds what may be handed out. */
+static void lower_kv_bound(struct entity *e, uint64_t mark)
+{
+	if (e->kv_i > mark)
+		e->kv_i = mark;
+	e->kv_sent = 0;
+}
+
 /* Binds name to type in memory only (the caller journals it). An existing
  * slot, normally a tombstone, starts over at its high-water mark. */
 static struct entity *bind_name(struct store *s, const char *name, size_t len, enum id_type type)
@@ -112,7 +122,8 @@ static struct entity *bind_name(struct store *s, const char *name, size_t len, e
 	e->start_i = e->next_i = e->reserved_i = e->reserved_from_i = floor;
 	e->last_reserve_ms = e->last_snowflake = 0;
 	e->deleted = e->resumed = 0;
-	e->kv_bound = e->kv_sent = 0;   /* KV holds the tombstone, not this binding */
+	e->kv_bound = 0;   /* KV holds the tombstone, not this binding */
+	lower_kv_bound(e, floor);
 	return e;
 }
 
@@ -222,8 +233,11 @@ static long record_stops(struct store *s)
 	long total = 0;
 	for (size_t i = 0; i < s->nbuckets; i++) {
 		for (struct entity *e = s->buckets[i]; e; e = e->next) {
+			/* Replicated, a stop position is trusted after a takeover
+			 * only when KV holds the mark above it: a successor that
+			 * started from an older KV mark may have used the rest. */
 			if (e->deleted || e->resumed || !id_type_is_seq(e->type) ||
-			    e->next_i >= e->reserved_i)
+			    e->next_i >= e->reserved_i || (s->kv && e->kv_i < e->reserved_i))
 				continue;
 			recs[n++] = rec(JREC_STOPPED, e, e->next_i);
 			total++;
@@ -405,6 +419,7 @@ enum store_status store_reset(struct store *s, struct entity *e, uint64_t i, int
 	e->start_i = e->next_i = e->reserved_i = e->reserved_from_i = i;
 	e->last_reserve_ms = 0;
 	e->resumed = 0;
+	lower_kv_bound(e, i);
 	store_touch(s, e);
 	maybe_compact(s);
 	return STORE_OK;
@@ -673,9 +688,14 @@ int store_merge_entity(struct store *s, const struct kv_entity *r)
 	e->kv_i = r->mark_i;
 	if (e->type == r->type && e->deleted == r->deleted && e->start_i == r->start_i &&
 	    e->reserved_i == r->mark_i) {
-		/* KV holds what the journal holds: nobody else moved it, so a
-		 * clean stop's exact position still stands. */
+		/* KV holds what the journal holds. A clean stop's position still
+		 * stands (it is recorded only below a mark KV had confirmed, so a
+		 * successor would have moved KV's mark); otherwise a successor may
+		 * have reserved the same mark from an older one and used part of
+		 * it: continue above it. */
 		e->kv_bound = 1;
+		if (!e->resumed)
+			e->next_i = e->reserved_from_i = e->reserved_i;
 		return 0;
 	}
 	/* Someone else may have handed out values up to KV's mark, we up to

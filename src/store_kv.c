@@ -89,6 +89,11 @@ static void encode_entity(void *ud, struct entity *e)
 	};
 	memcpy(r.name, e->name, e->name_len);
 	shard_kv_put_entity(val, &r);
+}
+
+static void mark_sent(void *ud, struct entity *e)
+{
+	(void)ud;
 	e->kv_sent = 1;
 	e->kv_sent_i = e->reserved_i;
 }
@@ -126,15 +131,19 @@ size_t store_kv_txn(struct store *s, struct buf *body, const char *prefix,
 		ops++;
 	}
 	kv->txn_n = 0;
-	while (kv->qlen && ops < SHARD_KV_TXN_OPS - 1 && body->len < SHARD_KV_TXN_BYTES) {
+	while (kv->qlen && ops < SHARD_KV_TXN_OPS - 1) {
 		unsigned b = kv->queue[kv->qhead];
+		val.len = 0;
+		store_each_in_bucket(s, b, encode_entity, &val);
+		/* base64 plus the op's JSON; a txn takes at least one bucket. */
+		if (kv->txn_n && body->len + val.len / 3 * 4 + 200 > SHARD_KV_TXN_BYTES)
+			break;
 		kv->qhead = (kv->qhead + 1) % SHARD_KV_BUCKETS;
 		kv->qlen--;
 		kv->queued[b] = 0;
 		kv->sent[b] = kv->ver[b];
 		kv->txn[kv->txn_n++] = (uint16_t)b;
-		val.len = 0;
-		store_each_in_bucket(s, b, encode_entity, &val);
+		store_each_in_bucket(s, b, mark_sent, NULL);
 		key_of(key, sizeof key, prefix, NULL, b);
 		if (val.len)
 			shard_kv_txn_set(body, key, val.data, val.len);
