@@ -141,7 +141,7 @@ int consul_init(const struct config *cfg, struct store *store, char *err, size_t
 	if (cfg->consul_token[0])
 		snprintf(cs.token_header, sizeof cs.token_header, "X-Consul-Token: %s\r\n", cfg->consul_token);
 	uint64_t mono = clock_mono_ms();
-	consul_core_init(&cs.core, cfg, store, addr, mono,
+	consul_core_init(&cs.core, cfg, store, addr,
 			 (mono * 0x9E3779B97F4A7C15ull) ^ ((uint64_t)getpid() << 32) ^ 0x2545F4914F6CDD1Dull);
 	log_info("msg=\"Consul enabled\" url=%s service_id=%s address=%s address_from=%s lock=%s state=%s fail_open=%s",
 		 cfg->consul_url, cs.core.service_id, addr, src, cs.core.lock_key, cs.core.prefix,

@@ -63,7 +63,7 @@ static uint64_t jitter(struct consul_core *c, uint64_t ms)
 }
 
 void consul_core_init(struct consul_core *c, const struct config *cfg, struct store *s,
-		      const char *addr, uint64_t mono_ms, uint64_t seed)
+		      const char *addr, uint64_t seed)
 {
 	memset(c, 0, sizeof *c);
 	c->cfg = cfg;
@@ -76,7 +76,6 @@ void consul_core_init(struct consul_core *c, const struct config *cfg, struct st
 	c->backoff_ms = BACKOFF_MIN_MS;
 	c->rng = seed | 1;
 	buf_init(&c->body);
-	(void)mono_ms;
 	consul_core_update_gate(c);
 }
 

@@ -89,7 +89,7 @@ struct consul_core {
 /* addr: the address to advertise; seed: randomness for the backoff jitter.
  * The store must have replication enabled (store_kv_enable). */
 void consul_core_init(struct consul_core *c, const struct config *cfg, struct store *s,
-		      const char *addr, uint64_t mono_ms, uint64_t seed);
+		      const char *addr, uint64_t seed);
 void consul_core_free(struct consul_core *c);
 /* The request due now on the main connection, if any (1, *r filled; its
  * body lives in c until the answer). Call only while nothing is in flight. */

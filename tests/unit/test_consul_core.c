@@ -59,7 +59,7 @@ static void setup(int fail_open)
 		exit(1);
 	}
 	now = 1000;
-	consul_core_init(&c, &cfg, &st, "10.1.2.3", now, 42);
+	consul_core_init(&c, &cfg, &st, "10.1.2.3", 42);
 }
 
 static void teardown(void)
