@@ -33,6 +33,7 @@ REPO_ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 BUILD_SCRIPT = os.path.join(REPO_ROOT, "scripts", "consul-build")
 DEFAULT_BIN = os.path.join(REPO_ROOT, ".tools", "consul", "consul")
 HOST = "127.0.0.1"
+ACL_ROOT = "acl-root-secret"   # management token of acl_agent() agents
 
 
 def find_consul_binary(build=True):
@@ -270,3 +271,11 @@ class ConsulAgent:
             return ""
         with open(path, "rb") as f:
             return b"\n".join(f.read().splitlines()[-n:]).decode(errors="replace")
+
+
+def acl_agent(binary=None):
+    """A dev agent with ACLs on and everything denied by default (not started);
+    ACL_ROOT is its management token, used by the helpers below."""
+    hcl = ('acl { enabled = true\n default_policy = "deny"\n'
+           f' tokens {{ initial_management = "{ACL_ROOT}" }} }}')
+    return ConsulAgent(binary=binary, extra_args=["-hcl", hcl], token=ACL_ROOT)

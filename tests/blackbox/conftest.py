@@ -13,6 +13,8 @@ Run from the repository root after `make`:
 
 Fixtures:
     srv        module-shared server, shard 1 of 1, default config (use uniq() names)
+    agent      a throw-away Consul dev agent per module (skips without a Consul binary)
+    acl_agent  the same with ACLs on, default deny (management token consul_agent.ACL_ROOT)
     srv23      module-shared server, shard 2 of 3
     servers    factory for fresh servers in a test: servers(env={...}, args=[...])
     module_servers  the same, module-scoped
@@ -21,10 +23,14 @@ to change it); every socket also has a timeout, so nothing hangs.
 """
 import os
 import signal
+import sys
 
 import pytest
 
-from bbutil import BIN, Server, stop_all
+from bbutil import BIN, REPO, Server, stop_all
+
+sys.path.insert(0, str(REPO / "tests"))
+import consul_agent  # noqa: E402
 
 DEFAULT_TEST_TIMEOUT_S = 20
 
@@ -140,3 +146,27 @@ def srv23(_srv23_module):
     _revive(_srv23_module)
     yield _srv23_module
     _alive(_srv23_module)
+
+
+@pytest.fixture(scope="module")
+def consul_bin():
+    try:
+        return consul_agent.find_consul_binary(build=True)
+    except Exception as e:  # no Go toolchain, no network for the module proxy, ...
+        pytest.skip(f"no Consul agent available: {e}")
+
+
+@pytest.fixture(scope="module")
+def agent(consul_bin):
+    a = consul_agent.ConsulAgent(binary=consul_bin)
+    a.start()
+    yield a
+    a.stop()
+
+
+@pytest.fixture(scope="module")
+def acl_agent(consul_bin):
+    a = consul_agent.acl_agent(consul_bin)
+    a.start()
+    yield a
+    a.stop()

@@ -23,26 +23,10 @@ import pytest
 from bbutil import REPO, free_port, run_bin, uniq
 
 sys.path.insert(0, str(REPO / "tests"))
-from consul_agent import ConsulAgent, find_consul_binary  # noqa: E402
+from consul_agent import ACL_ROOT, ConsulAgent  # noqa: E402
 
 SESSION_TTL_S = 10
 LOCK_DELAY_S = 0
-
-
-@pytest.fixture(scope="module")
-def consul_bin():
-    try:
-        return find_consul_binary(build=True)
-    except Exception as e:  # no Go toolchain, no network for the module proxy, ...
-        pytest.skip(f"no Consul agent available: {e}")
-
-
-@pytest.fixture(scope="module")
-def agent(consul_bin):
-    a = ConsulAgent(binary=consul_bin)
-    a.start()
-    yield a
-    a.stop()
 
 
 @pytest.fixture
@@ -373,20 +357,6 @@ def test_unresolvable_consul_host_refuses_unless_fail_open(servers, name):
     assert consul_state(s)["reachable"] is False
     wait_until(lambda: "cannot resolve consul.invalid" in s.output(), 5, "a log line about the name")
     assert "cannot resolve consul.invalid" in consul_state(s)["lastError"]
-
-
-ACL_ROOT = "acl-root-secret"
-
-
-@pytest.fixture(scope="module")
-def acl_agent(consul_bin):
-    """A second dev agent with ACLs on and everything denied by default."""
-    hcl = ('acl { enabled = true\n default_policy = "deny"\n'
-           f' tokens {{ initial_management = "{ACL_ROOT}" }} }}')
-    a = ConsulAgent(binary=consul_bin, extra_args=["-hcl", hcl], token=ACL_ROOT)
-    a.start()
-    yield a
-    a.stop()
 
 
 def least_privilege_token(agent, name):

@@ -42,7 +42,7 @@ import bbutil
 from bbutil import REPO, Server, assert_error, uniq
 
 sys.path.insert(0, str(REPO / "tests"))
-from consul_agent import ConsulAgent, find_consul_binary  # noqa: E402
+from consul_agent import ACL_ROOT  # noqa: E402
 from tcp_relay import TcpRelay  # noqa: E402
 
 SESSION_TTL_S = 10
@@ -65,36 +65,6 @@ CLIENT_ERRORS = (OSError, http.client.HTTPException)
 # --------------------------------------------------------------------------- #
 # Fixtures
 # --------------------------------------------------------------------------- #
-@pytest.fixture(scope="module")
-def consul_bin():
-    try:
-        return find_consul_binary(build=True)
-    except Exception as e:  # no Go toolchain, no network for the module proxy, ...
-        pytest.skip(f"no Consul agent available: {e}")
-
-
-@pytest.fixture(scope="module")
-def agent(consul_bin):
-    a = ConsulAgent(binary=consul_bin)
-    a.start()
-    yield a
-    a.stop()
-
-
-ACL_ROOT = "acl-root-secret"
-
-
-@pytest.fixture(scope="module")
-def acl_agent(consul_bin):
-    """A second dev agent with ACLs on and everything denied by default."""
-    hcl = ('acl { enabled = true\n default_policy = "deny"\n'
-           f' tokens {{ initial_management = "{ACL_ROOT}" }} }}')
-    a = ConsulAgent(binary=consul_bin, extra_args=["-hcl", hcl], token=ACL_ROOT)
-    a.start()
-    yield a
-    a.stop()
-
-
 @pytest.fixture
 def name():
     return uniq("fo").replace("-", "")   # SERVICE_NAME: [A-Za-z0-9._-], short
