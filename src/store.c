@@ -532,10 +532,13 @@ struct entity **store_sorted(struct store *s)
 
 static struct jrec identity_rec(const struct store *s)
 {
+	/* At most 116 bytes: shard and total <= 1024, a layout name of at most
+	 * 63, a machine ID below 2^20. */
 	struct jrec r = { .kind = JREC_IDENTITY };
-	size_t n = strlen(s->identity);
+	size_t n = strnlen(s->identity, JOURNAL_NAME_MAX);
 	r.name_len = (uint8_t)n;
-	memcpy(r.name, s->identity, n + 1);
+	memcpy(r.name, s->identity, n);
+	r.name[n] = '\0';
 	return r;
 }
 

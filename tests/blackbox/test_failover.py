@@ -635,6 +635,28 @@ def test_clean_stop_then_fresh_host_continues_above(fleet, request):
     assert_not_owned(a.next_id(ents["int"], "int"))
 
 
+@pytest.mark.timeout(40)
+def test_acknowledged_admin_changes_reach_the_next_host(fleet):
+    # init, reset and delete answer only once KV holds them: a new host sees them all.
+    a = fleet.start("A")
+    wait_until(lambda: serving(a), READY_MAX_S, "A to serve", fleet)
+    made, moved, gone = uniq("made"), uniq("moved"), uniq("gone")
+    assert a.init(made, "long", start=1000).status == 201
+    assert a.take(moved, "long") == str(SHARD)
+    assert a.reset(moved, 5000).status == 200
+    old = [int(a.take(gone, "int")) for _ in range(3)]
+    assert a.delete(gone).status == 200
+    a.kill()   # nothing of A's journal reaches the next host
+
+    c = fleet.start("C")
+    wait_until(lambda: serving(c), 2 * 10 + 8, "a fresh host to take over", fleet, interval=0.25)
+    assert int(c.take(made)) >= 1000
+    assert int(c.take(moved)) >= 5000
+    assert c.status(gone).status == 404
+    # A re-created name continues above what the deleted one handed out.
+    assert int(c.take(gone, "int")) > max(old)
+
+
 # --------------------------------------------------------------------------- #
 # a. kill -9 of the holder: the standby takes over after the session TTL
 # --------------------------------------------------------------------------- #
