@@ -1,18 +1,20 @@
 /* libFuzzer target for the request-target helpers the router runs on every
  * entity route: http_split_target, http_query_param and http_percent_decode,
  * checked against oracles written independently here, plus the entity-name
- * rule of SPEC section 3 (1..128 bytes of [A-Za-z0-9._:-] after decoding).
- * api.c's own validator is static; the rule is restated below and exercised
- * through the public decoder, including a re-encoding round trip.
+ * rule of SPEC section 3 (1..128 bytes of [A-Za-z0-9._:-] after decoding):
+ * entity_name_valid, the validator the API and the KV codec use, is checked
+ * against the rule restated below, through the public decoder and a
+ * re-encoding round trip.
  * Input: an optional "name\n" prefix (a query key to look up), then a target.
- * fuzz-src: src/http_parse.c */
+ * fuzz-src: src/http_parse.c src/idtype.c */
 #include "http_parse.h"
+#include "idtype.h"
 #include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
 
 #define MUST(c) do { if (!(c)) abort(); } while (0)
-#define ENTITY_MAX 128   /* SPEC 3; store.h's ENTITY_NAME_MAX */
+#define ENTITY_MAX 128   /* SPEC 3, restated; idtype.h's ENTITY_NAME_MAX */
 
 static int inside(const char *p, size_t n, const char *buf, size_t len)
 {
@@ -61,11 +63,14 @@ static int entity_ok(const char *raw, size_t n, char *name, size_t *name_len)
 {
 	char tmp[3 * ENTITY_MAX + 1];
 	long d = n <= 3 * ENTITY_MAX ? http_percent_decode(raw, n, tmp, sizeof tmp) : -1;
-	if (d < 1 || d > ENTITY_MAX)
+	if (d < 0)
 		return 0;
-	for (long i = 0; i < d; i++)
-		if (!name_char((unsigned char)tmp[i]))
-			return 0;
+	int ok = d >= 1 && d <= ENTITY_MAX;
+	for (long i = 0; ok && i < d; i++)
+		ok = name_char((unsigned char)tmp[i]);
+	MUST(entity_name_valid(tmp, (size_t)d) == ok);
+	if (!ok)
+		return 0;
 	memcpy(name, tmp, (size_t)d);
 	*name_len = (size_t)d;
 	return 1;
