@@ -25,6 +25,7 @@
 static struct {
 	int on, resolved;
 	unsigned resolve_at_failures;  /* look the agent's name up again then */
+	uint64_t ticked_ms;            /* the last full tick */
 	struct consul_core core;
 	struct http_client http;       /* the core's requests, one at a time */
 	struct http_client watch;      /* a standby's blocking query */
@@ -157,6 +158,12 @@ void consul_tick(uint64_t now_ms, uint64_t mono_ms)
 	(void)now_ms;
 	if (!cs.on)
 		return;
+	/* The server ticks after every loop iteration, under load once per
+	 * request: look at timers once a millisecond (their resolution), and
+	 * more often only while the store has something to write. */
+	if (mono_ms == cs.ticked_ms && !store_kv_pending(cs.core.store))
+		return;
+	cs.ticked_ms = mono_ms;
 	http_client_tick(&cs.http, mono_ms);
 	http_client_tick(&cs.watch, mono_ms);
 	if (!cs.resolved && !http_client_busy(&cs.http) && mono_ms >= cs.core.retry_at) {

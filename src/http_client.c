@@ -721,8 +721,12 @@ static void drive(struct http_client *c, int events)
 			c->in_len += (size_t)n;
 			struct http_response res;
 			size_t blen;
+			/* The bound is max_response, not the buffer: a chunk or a
+			 * Content-Length beyond what has arrived so far is fine (the
+			 * buffers grow as bytes come), and the decoded body never
+			 * outgrows the bytes received, which fit in body. */
 			long r = http_read_response(c->in, c->in_len, eof, c->head_request, &res,
-						    c->body, c->in_cap, &blen);
+						    c->body, c->max_response, &blen);
 			if (r > 0) {
 				int keep = !eof && res.keep_alive && (size_t)r == c->in_len;
 				finish(c, res.status, blen, NULL, keep, &res);

@@ -583,6 +583,100 @@ static void test_connection(void)
 	CHECK(http_client_init(&c, "https://x", err, sizeof err) == -1);
 }
 
+/* A server that answers each request with a body of `size` bytes, as one
+ * chunk (chunked) or with Content-Length, then closes. */
+static void serve_big(int lfd, size_t size, int chunked, int requests)
+{
+	char *resp = malloc(size + 256), head[8192];
+	for (int r = 0; r < requests; r++) {
+		int fd = accept(lfd, NULL, NULL);
+		size_t n = 0;
+		while (n < sizeof head - 1 && !memmem(head, n, "\r\n\r\n", 4)) {
+			ssize_t k = recv(fd, head + n, sizeof head - 1 - n, 0);
+			if (k <= 0)
+				break;
+			n += (size_t)k;
+		}
+		size_t len = chunked ?
+			(size_t)sprintf(resp, "HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n%zx\r\n", size) :
+			(size_t)sprintf(resp, "HTTP/1.1 200 OK\r\nContent-Length: %zu\r\n\r\n", size);
+		for (size_t j = 0; j < size; j++)
+			resp[len + j] = (char)('a' + j % 26);
+		len += size;
+		if (chunked)
+			len += (size_t)sprintf(resp + len, "\r\n0\r\n\r\n");
+		for (size_t off = 0; off < len;) {
+			ssize_t k = send(fd, resp + off, len - off, MSG_NOSIGNAL);
+			if (k <= 0)
+				break;
+			off += (size_t)k;
+		}
+		close(fd);
+	}
+	free(resp);
+}
+
+static size_t big_len;
+static int big_ok;
+
+static void on_big(void *ud, const struct http_result *r)
+{
+	(void)ud;
+	done_calls++;
+	last = *r;
+	big_len = r->body_len;
+	big_ok = r->body_len > 0;
+	for (size_t j = 0; j < r->body_len && big_ok; j++)
+		big_ok = r->body[j] == (char)('a' + j % 26);
+	snprintf(last_err, sizeof last_err, "%s", r->error);
+}
+
+/* Bodies beyond the initial 64 KiB buffer: the buffers grow up to
+ * max_response (a Consul KV page of the shard state is one big chunk). */
+static void test_large_responses(void)
+{
+	const size_t size = 300 * 1024;
+	for (int chunked = 0; chunked < 2; chunked++) {
+		int lfd = socket(AF_INET, SOCK_STREAM, 0);
+		struct sockaddr_in sa = { .sin_family = AF_INET, .sin_addr.s_addr = htonl(INADDR_LOOPBACK) };
+		socklen_t sl = sizeof sa;
+		if (lfd < 0 || bind(lfd, (struct sockaddr *)&sa, sizeof sa) != 0 || listen(lfd, 8) != 0 ||
+		    getsockname(lfd, (struct sockaddr *)&sa, &sl) != 0) {
+			CHECK(0);
+			return;
+		}
+		pid_t pid = fork();
+		if (pid == 0) {
+			serve_big(lfd, size, chunked, 2);
+			_exit(0);
+		}
+		struct http_client c;
+		char url[64], err[200];
+		snprintf(url, sizeof url, "http://127.0.0.1:%u", ntohs(sa.sin_port));
+		CHECK(http_client_init(&c, url, err, sizeof err) == 0);
+		CHECK(http_client_resolve(&c, err, sizeof err) == 0);
+		/* Allowed: the whole body arrives. */
+		c.max_response = 1 << 20;
+		done_calls = 0;
+		CHECK(http_client_request(&c, NULL, 0, "GET", "/big", NULL, NULL, 0, 3000, on_big, NULL) == 0);
+		CHECK(done_calls == 1 && last.status == 200);
+		CHECK_EQ_U64(big_len, size);
+		CHECK(big_ok);
+		/* Over the bound: a transport failure that says so. */
+		c.max_response = 128 * 1024;
+		done_calls = 0;
+		CHECK(http_client_request(&c, NULL, 0, "GET", "/big", NULL, NULL, 0, 3000, on_big, NULL) == 0);
+		CHECK(done_calls == 1 && last.status == 0);
+		CHECK(strstr(last_err, "larger than 128 KiB") != NULL || strstr(last_err, "too large") != NULL);
+		http_client_close(&c, NULL);
+		http_client_free(&c);
+		int status;
+		kill(pid, SIGKILL);
+		waitpid(pid, &status, 0);
+		close(lfd);
+	}
+}
+
 int main(void)
 {
 	signal(SIGPIPE, SIG_IGN);
@@ -595,5 +689,6 @@ int main(void)
 	test_bad_heads();
 	test_url();
 	test_connection();
+	test_large_responses();
 	return check_summary("http_client");
 }
