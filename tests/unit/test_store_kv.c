@@ -1323,10 +1323,12 @@ static void report(const char *what, const struct run *r)
 }
 
 /* One holder: takes, txns that commit, fail or lose their answer, and
- * takeovers after a rival moved KV. */
-static void test_random_one_holder(void)
+ * takeovers after a rival moved KV; with `admin`, deletes (re-created by
+ * the next take) and forward resets in between instead of lost answers
+ * and rivals. Values still only move up. */
+static void random_one_holder(const char *what, uint64_t seed, int admin)
 {
-	struct run r = { .rng = 0x2545F4914F6CDD1Dull };
+	struct run r = { .rng = seed };
 	struct store s;
 	int inflight = 0;
 	uint64_t mono = 1000;
@@ -1346,33 +1348,42 @@ static void test_random_one_holder(void)
 				check_kv_covers(&r);
 				inflight = 0;
 			}
-		} else if (op < 86) {
+		} else if (op < (admin ? 84 : 86)) {
 			if (inflight) {
 				fail(&s);
 				inflight = 0;
 			}
-		} else if (op < 89) {
+		} else if (!admin && op < 89) {
 			if (inflight) {
 				lost_answer(&s, &r.k);
 				check_kv_covers(&r);
 				inflight = 0;
 			}
-		} else if (op < 92) {
+		} else if (op < (admin ? 86 : 92)) {
 			drop(&r, &s, &inflight);
-			if (rnd(&r) & 1)
+			if (!admin && (rnd(&r) & 1))
 				rival(&r);
 			if (takeover(&s, &r.k) != 0)
 				r.bad_status++;
 			r.steps_merged++;
+		} else if (admin && op < 93) {
+			int n = (int)(rnd(&r) % NNAMES);
+			if (store_find(&s, rnames[n], 2) && store_delete(&s, rnames[n], 2) != STORE_OK)
+				r.bad_status++;
+		} else if (admin) {
+			int n = (int)(rnd(&r) % NNAMES);
+			struct entity *e = store_find(&s, rnames[n], 2);
+			if (e && store_reset(&s, e, e->next_i + rnd(&r) % 300, 0) != STORE_OK)
+				r.bad_status++;
 		}
 	}
 	if (inflight)
 		commit(&s, &r.k);
 	sync_all(&s, &r.k);
 	check_kv_covers(&r);
-	report("one holder", &r);
+	report(what, &r);
 	CHECK(r.takes > 3000);
-	CHECK(r.steps_merged > 300);
+	CHECK(r.steps_merged > (admin ? 100u : 300u));
 	CHECK_EQ_U64(r.repeats, 0);
 	CHECK_EQ_U64(r.above_mark, 0);
 	CHECK_EQ_U64(r.kv_below, 0);
@@ -1381,6 +1392,16 @@ static void test_random_one_holder(void)
 	CHECK_EQ_U64(limit_errors, 0);
 	fkv_free(&r.k);
 	store_close(&s);
+}
+
+static void test_random_one_holder(void)
+{
+	random_one_holder("one holder", 0x2545F4914F6CDD1Dull, 0);
+}
+
+static void test_random_with_deletes_and_resets(void)
+{
+	random_one_holder("deletes and resets", 0xD1B54A32D192ED03ull, 1);
 }
 
 /* Two real holders sharing KV; the lock moves between them. */
@@ -1436,65 +1457,6 @@ static void test_random_two_holders(void)
 	fkv_free(&r.k);
 	store_close(&st[0]);
 	store_close(&st[1]);
-}
-
-/* One holder with admin changes in between: deletes (re-created by the
- * next take) and forward resets. Values still only move up. */
-static void test_random_with_deletes_and_resets(void)
-{
-	struct run r = { .rng = 0xD1B54A32D192ED03ull };
-	struct store s;
-	int inflight = 0;
-	uint64_t mono = 1000;
-	open_kv(&s, NULL);
-	store_kv_require(&s, 1);
-	for (int step = 0; step < 20000; step++) {
-		int op = (int)(rnd(&r) % 100);
-		mono += rnd(&r) % 40;
-		if (op < 50) {
-			random_take(&r, &s, mono);
-		} else if (op < 65) {
-			if (!inflight)
-				inflight = build(&s) != 0;
-		} else if (op < 80) {
-			if (inflight) {
-				commit(&s, &r.k);
-				check_kv_covers(&r);
-				inflight = 0;
-			}
-		} else if (op < 84) {
-			if (inflight) {
-				fail(&s);
-				inflight = 0;
-			}
-		} else if (op < 86) {
-			drop(&r, &s, &inflight);
-			if (takeover(&s, &r.k) != 0)
-				r.bad_status++;
-			r.steps_merged++;
-		} else if (op < 93) {
-			int n = (int)(rnd(&r) % NNAMES);
-			if (store_find(&s, rnames[n], 2) && store_delete(&s, rnames[n], 2) != STORE_OK)
-				r.bad_status++;
-		} else {
-			int n = (int)(rnd(&r) % NNAMES);
-			struct entity *e = store_find(&s, rnames[n], 2);
-			if (e && store_reset(&s, e, e->next_i + rnd(&r) % 300, 0) != STORE_OK)
-				r.bad_status++;
-		}
-	}
-	if (inflight)
-		commit(&s, &r.k);
-	sync_all(&s, &r.k);
-	check_kv_covers(&r);
-	report("deletes and resets", &r);
-	CHECK(r.takes > 3000);
-	CHECK_EQ_U64(r.repeats, 0);
-	CHECK_EQ_U64(r.above_mark, 0);
-	CHECK_EQ_U64(r.kv_below, 0);
-	CHECK_EQ_U64(r.bad_status, 0);
-	fkv_free(&r.k);
-	store_close(&s);
 }
 
 static void in_dir(const char *name, void (*test)(const char *dir))
