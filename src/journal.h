@@ -5,42 +5,9 @@
 #include <stddef.h>
 #include <stdint.h>
 
-#define JOURNAL_NAME_MAX 128
+#include "crc32c.h"
+#include "jrec.h"
 
-enum jrec_kind {
-	JREC_BIND    = 1,  /* entity `name` bound to id type `type` */
-	JREC_RESERVE = 2,  /* iterations below `value` of `name` may be handed out */
-	JREC_RESET   = 3,  /* `name` continues at iteration `value` (forgets the old mark) */
-	JREC_DELETE  = 4,  /* `name` deleted after handing out iterations below `value` */
-	JREC_FENCE   = 5,  /* snowflake ticks below `value` may have been used */
-	JREC_STOPPED = 6,  /* clean stop: `name` handed out only iterations below `value` */
-	JREC_IDENTITY = 7, /* the shard this state belongs to: `name` holds
-	                      "shard=K totalShards=N layout=L machineId=M" */
-};
-
-struct jrec {
-	enum jrec_kind kind;
-	uint8_t type;                        /* enum id_type, for JREC_BIND */
-	uint64_t value;                      /* RESERVE, RESET, FENCE */
-	uint8_t name_len;                    /* 0 for FENCE */
-	char name[JOURNAL_NAME_MAX + 1];     /* NUL-terminated copy */
-};
-
-/* ---- pure encoding ---- */
-uint32_t crc32c(uint32_t crc, const void *data, size_t len);
-/* Upper bound of one encoded record. */
-#define JREC_MAX_SIZE (4 + 4 + 1 + 1 + 8 + 1 + JOURNAL_NAME_MAX)
-/* Encodes r into out (cap >= JREC_MAX_SIZE); returns the byte count.
- * Frame: u32 LE payload length, u32 LE crc32c(payload), payload = kind(1)
- * type(1) value(8 LE) name_len(1) name. r must be valid (name_len <= 128). */
-size_t jrec_encode(const struct jrec *r, uint8_t *out);
-/* Decodes one record from in[0..len). Returns > 0 bytes consumed,
- * 0 when the bytes end inside the record (torn), -1 when the record is
- * corrupt (bad length, checksum, kind or field: FENCE has no name, every
- * other kind a name of 1..128 bytes without NUL). */
-long jrec_decode(const uint8_t *in, size_t len, struct jrec *r);
-
-/* ---- the file ---- */
 struct journal;
 typedef int (*journal_apply_fn)(void *ud, const struct jrec *r);
 /* Creates dir when missing (0750), takes an exclusive flock on dir/lock (a
