@@ -103,16 +103,33 @@ static int fail(int status, const char *error, const char *fmt, ...)
 
 void api_protocol_error(struct buf *out, int status)
 {
-	const char *detail =
-		status == 408 ? "request head not received within 10 s" :
-		status == 411 ? "chunked or other transfer-coded request bodies are not accepted; send Content-Length" :
-		status == 413 ? "request body larger than 16 KiB" :
-		status == 414 ? "request target longer than 2 KiB" :
-		status == 431 ? "request line and headers larger than 8 KiB, or more than 64 headers" :
-		status == 501 ? "method not implemented" :
-		status == 505 ? "only HTTP/1.0 and HTTP/1.1 are supported" :
-				"malformed HTTP request";
-	fail(status, http_reason(status), "%s", detail);
+	const char *reason = http_reason(status);
+	switch (status) {
+	case 408:
+		fail(status, reason, "request head not received within %d s", HTTP_HEAD_TIMEOUT_MS / 1000);
+		break;
+	case 411:
+		fail(status, reason, "chunked or other transfer-coded request bodies are not accepted; send Content-Length");
+		break;
+	case 413:
+		fail(status, reason, "request body larger than %d KiB", HTTP_MAX_BODY / 1024);
+		break;
+	case 414:
+		fail(status, reason, "request target longer than %d KiB", HTTP_MAX_URI / 1024);
+		break;
+	case 431:
+		fail(status, reason, "request line and headers larger than %d KiB, or more than %d headers",
+		     HTTP_MAX_HEAD / 1024, HTTP_MAX_HEADERS);
+		break;
+	case 501:
+		fail(status, reason, "method not implemented");
+		break;
+	case 505:
+		fail(status, reason, "only HTTP/1.0 and HTTP/1.1 are supported");
+		break;
+	default:
+		fail(status, reason, "malformed HTTP request");
+	}
 	struct http_resp_opts o = { .keep_alive = 0 };
 	http_resp_write(out, status, &o, body.data, body.len);
 }

@@ -12,9 +12,7 @@
 #include <strings.h>
 #include <time.h>
 
-#ifndef SHARDID_VERSION
-#define SHARDID_VERSION "dev"
-#endif
+#include "version.h"
 
 enum config_opt {
 	OPT_PORT, OPT_BIND, OPT_SHARD, OPT_TOTAL, OPT_DATA_DIR, OPT_LAYOUT,

@@ -6,9 +6,7 @@
 #include "idtype.h"
 #include "snowflake.h"
 
-#ifndef SHARDID_VERSION
-#define SHARDID_VERSION "dev"
-#endif
+#include "version.h"
 
 struct config {
 	unsigned port;             /* SERVICE_PORT  --port */

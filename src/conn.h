@@ -5,10 +5,11 @@
 #include <stddef.h>
 #include <stdint.h>
 #include "api.h"
+#include "http_parse.h"
 #include "json.h"
 #include "loop.h"
 
-#define CONN_HEADER_TIMEOUT_MS 10000   /* whole request head, from its first byte */
+#define CONN_HEADER_TIMEOUT_MS HTTP_HEAD_TIMEOUT_MS   /* whole request head, from its first byte */
 #define CONN_IDLE_TIMEOUT_MS   60000   /* keep-alive with nothing pending */
 #define CONN_WRITE_TIMEOUT_MS  10000   /* no write progress */
 

@@ -20,9 +20,7 @@
 #include "clock.h"
 #include "http_parse.h"
 
-#ifndef SHARDID_VERSION
-#define SHARDID_VERSION "dev"
-#endif
+#include "version.h"
 
 /* ---- pure parsing ---------------------------------------------------- */
 

@@ -8,6 +8,7 @@
 #define HTTP_MAX_URI      2048   /* request target (414 beyond) */
 #define HTTP_MAX_BODY     16384  /* Content-Length limit (413 beyond) */
 #define HTTP_MAX_HEADERS  64     /* header count (431 beyond) */
+#define HTTP_HEAD_TIMEOUT_MS 10000   /* whole request head, from its first byte (408 beyond) */
 
 enum http_method {
 	HTTP_GET, HTTP_HEAD, HTTP_POST, HTTP_PUT, HTTP_DELETE,
