@@ -51,7 +51,7 @@ pub fn build(b: *std.Build) void {
     // Start-up, configuration and Consul code is optimised for size, the
     // request path (idtype.c's entity-name check included) for speed: the
     // binary stays small without slowing IDs.
-    const cold = [_][]const u8{ "config.c", "consul.c", "consul_core.c", "shard_kv.c", "store_kv.c", "http_client.c", "log.c", "main.c", "metrics.c" };
+    const cold = [_][]const u8{ "config.c", "consul.c", "consul_core.c", "shard_kv.c", "store_kv.c", "http_client.c", "http_response.c", "log.c", "main.c", "metrics.c" };
     var hot_files = std.ArrayList([]const u8).init(b.allocator);
     var cold_files = std.ArrayList([]const u8).init(b.allocator);
     for (files.items) |name| {

@@ -1,11 +1,11 @@
-/* libFuzzer target for the response parser in http_client.c. Besides crashes
+/* libFuzzer target for the response parser in http_response.c. Besides crashes
  * and sanitizer reports it checks the contract: results are known codes and
  * bounded, header pointers stay inside the input, a prefix never disagrees
  * with the whole input (stateless re-parsing after each read), the body never
  * exceeds the cap, and the chunked decoder gives the same bytes in place as
  * into a separate buffer.
- * fuzz-src: src/http_client.c src/http_parse.c src/clock.c src/loop_poll.c src/loop_epoll.c */
-#include "http_client.h"
+ * fuzz-src: src/http_response.c src/http_parse.c */
+#include "http_response.h"
 #include <stdint.h>
 #include <stdlib.h>
 #include <string.h>

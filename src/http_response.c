@@ -1,0 +1,406 @@
+/* A pure, stateless response parser: re-run from the start of the buffer
+ * after every read, like the request parser. */
+#include "http_response.h"
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+
+static int hexval(unsigned char c)
+{
+	if (c >= '0' && c <= '9')
+		return c - '0';
+	if (c >= 'a' && c <= 'f')
+		return c - 'a' + 10;
+	if (c >= 'A' && c <= 'F')
+		return c - 'A' + 10;
+	return -1;
+}
+
+static unsigned char lower(unsigned char c) { return c >= 'A' && c <= 'Z' ? c + 32 : c; }
+
+/* s[0..n) equals the lowercase literal, ignoring case. */
+static int ieq(const char *s, size_t n, const char *lit)
+{
+	size_t i;
+	for (i = 0; i < n; i++)
+		if (!lit[i] || lower((unsigned char)s[i]) != (unsigned char)lit[i])
+			return 0;
+	return lit[n] == '\0';
+}
+
+/* Calls fn on each comma-separated, OWS-trimmed element of v[0..n). */
+static void each_token(const char *v, size_t n, void (*fn)(void *, const char *, size_t), void *ud)
+{
+	size_t i = 0;
+	while (i <= n) {
+		size_t s = i;
+		while (i < n && v[i] != ',')
+			i++;
+		size_t e = i;
+		while (s < e && http_is_ows((unsigned char)v[s]))
+			s++;
+		while (e > s && http_is_ows((unsigned char)v[e - 1]))
+			e--;
+		if (e > s)
+			fn(ud, v + s, e - s);
+		i++;
+	}
+}
+
+struct conn_tokens { int close, keep_alive; };
+static void conn_token(void *ud, const char *t, size_t n)
+{
+	struct conn_tokens *ct = ud;
+	if (ieq(t, n, "close"))
+		ct->close = 1;
+	else if (ieq(t, n, "keep-alive"))
+		ct->keep_alive = 1;
+}
+
+/* Remembers whether the last transfer coding seen is "chunked". */
+static void te_token(void *ud, const char *t, size_t n)
+{
+	*(int *)ud = ieq(t, n, "chunked");
+}
+
+/* Content-Length: 1*DIGIT, at most 18 digits (no overflow); -1 otherwise. */
+static long long parse_length(const char *v, size_t n)
+{
+	long long x = 0;
+	if (n == 0 || n > 18)
+		return -1;
+	for (size_t i = 0; i < n; i++) {
+		if (v[i] < '0' || v[i] > '9')
+			return -1;
+		x = x * 10 + (v[i] - '0');
+	}
+	return x;
+}
+
+/* CRLF at p: 1 yes, 0 not enough bytes yet, -1 something else. */
+static int crlf_at(const unsigned char *p, const unsigned char *end)
+{
+	if (p >= end)
+		return 0;
+	if (*p != '\r')
+		return -1;
+	if (p + 1 >= end)
+		return 0;
+	return p[1] == '\n' ? 1 : -1;
+}
+/* Steps over a CRLF; expands inside functions that define NEED(). */
+#define EXPECT_CRLF() do { if (crlf_at(p, end) < 0) return HTTP_RESP_BAD; NEED(p + 1); p += 2; } while (0)
+
+/* Header lines up to and including the empty line; shared by the head
+ * parser and the chunked trailers. Returns the position after the empty
+ * line, or NULL with *rc set. hdrs may be NULL (lines checked, not kept). */
+static const unsigned char *parse_fields(const unsigned char *p, const unsigned char *end, int capped,
+					 struct http_header *hdrs, size_t *nh, int *rc)
+{
+	/* The bytes ran out: more may come, unless the caller's limit was reached. */
+#define NEED(q) do { if ((q) >= end) { *rc = capped ? HTTP_RESP_TOO_BIG : HTTP_RESP_MORE; return NULL; } } while (0)
+#define BAD() do { *rc = HTTP_RESP_BAD; return NULL; } while (0)
+	for (;;) {
+		NEED(p);
+		if (*p == '\r') {
+			NEED(p + 1);
+			if (p[1] != '\n')
+				BAD();
+			return p + 2;
+		}
+		const unsigned char *name = p;
+		while (p < end && http_tchar[*p])
+			p++;
+		NEED(p);
+		if (p == name || *p != ':')
+			BAD();   /* also obs-fold, which starts with whitespace */
+		const unsigned char *name_end = p++;
+		while (p < end && http_is_ows(*p))
+			p++;
+		const unsigned char *val = p;
+		while (p < end && http_is_field(*p))
+			p++;
+		NEED(p);
+		if (*p != '\r')
+			BAD();
+		const unsigned char *val_end = p;
+		while (val_end > val && http_is_ows(val_end[-1]))
+			val_end--;
+		NEED(p + 1);
+		if (p[1] != '\n')
+			BAD();
+		p += 2;
+		if (hdrs) {
+			if (*nh == HTTP_CLIENT_MAX_HEADERS) {
+				*rc = HTTP_RESP_TOO_BIG;
+				return NULL;
+			}
+			hdrs[*nh] = (struct http_header){
+				(const char *)name, (size_t)(name_end - name),
+				(const char *)val, (size_t)(val_end - val) };
+			(*nh)++;
+		}
+	}
+#undef BAD
+#undef NEED
+}
+
+int http_parse_response(const char *buf, size_t len, struct http_response *res)
+{
+	static const char ver[] = "HTTP/1.";
+	const unsigned char *p = (const unsigned char *)buf;
+	int capped = len > HTTP_CLIENT_MAX_HEAD;
+	const unsigned char *end = p + (capped ? HTTP_CLIENT_MAX_HEAD : len);
+	int rc;
+#define NEED(q) do { if ((q) >= end) return capped ? HTTP_RESP_TOO_BIG : HTTP_RESP_MORE; } while (0)
+
+	res->num_headers = 0;
+	res->content_length = -1;
+	res->chunked = 0;
+	res->keep_alive = 0;
+	res->reason = buf;
+	res->reason_len = 0;
+
+	for (size_t i = 0; i < sizeof ver - 1; i++, p++) {
+		NEED(p);
+		if (*p != (unsigned char)ver[i])
+			return HTTP_RESP_BAD;
+	}
+	NEED(p);
+	if (*p != '0' && *p != '1')
+		return HTTP_RESP_BAD;
+	res->minor_version = *p++ - '0';
+	NEED(p);
+	if (*p++ != ' ')
+		return HTTP_RESP_BAD;
+	res->status = 0;
+	for (int i = 0; i < 3; i++, p++) {
+		NEED(p);
+		if (*p < '0' || *p > '9' || (i == 0 && *p == '0'))
+			return HTTP_RESP_BAD;
+		res->status = res->status * 10 + (*p - '0');
+	}
+	NEED(p);
+	/* RFC 9112: SP [reason]; a missing SP before CRLF is tolerated. */
+	if (*p == ' ') {
+		p++;
+		res->reason = (const char *)p;
+		while (p < end && http_is_field(*p))
+			p++;
+		res->reason_len = (size_t)((const char *)p - res->reason);
+		NEED(p);
+	}
+	EXPECT_CRLF();
+
+	p = parse_fields(p, end, capped, res->headers, &res->num_headers, &rc);
+	if (!p)
+		return rc;
+#undef NEED
+
+	/* Framing and persistence, from the complete head. */
+	struct conn_tokens ct = { 0, 0 };
+	int te = 0, te_chunked = 0;
+	for (size_t i = 0; i < res->num_headers; i++) {
+		const struct http_header *h = &res->headers[i];
+		if (ieq(h->name, h->name_len, "content-length")) {
+			long long v = parse_length(h->value, h->value_len);
+			if (v < 0 || (res->content_length >= 0 && v != res->content_length))
+				return HTTP_RESP_BAD;
+			res->content_length = v;
+		} else if (ieq(h->name, h->name_len, "transfer-encoding")) {
+			te = 1;
+			each_token(h->value, h->value_len, te_token, &te_chunked);
+		} else if (ieq(h->name, h->name_len, "connection")) {
+			each_token(h->value, h->value_len, conn_token, &ct);
+		}
+	}
+	if (te) {
+		/* Transfer-Encoding overrides Content-Length (RFC 9112 6.3); a
+		 * final coding other than chunked runs until the close. */
+		res->content_length = -1;
+		res->chunked = te_chunked;
+	}
+	res->keep_alive = res->minor_version == 1 ? !ct.close : ct.keep_alive && !ct.close;
+	if (te && !te_chunked)
+		res->keep_alive = 0;
+	return (int)((const char *)p - buf);
+}
+
+/* One pass over a chunked coding; copies data when out is not NULL. */
+static long chunked_pass(const unsigned char *in, size_t len, char *out, size_t cap, size_t *out_len)
+{
+	const unsigned char *p = in, *end = in + len;
+	const int capped = 0;
+	size_t n = 0;
+	int rc;
+#define NEED(q) do { if ((q) >= end) return HTTP_RESP_MORE; } while (0)
+
+	*out_len = 0;
+	for (;;) {
+		uint64_t size = 0;
+		const unsigned char *digits = p;
+		int d;
+		while (p < end && (d = hexval(*p)) >= 0) {
+			if (p - digits == 15)
+				return HTTP_RESP_BAD;   /* 16 hex digits and more: no chunk is that big */
+			size = size * 16 + (uint64_t)d;
+			p++;
+		}
+		NEED(p);
+		if (p == digits)
+			return HTTP_RESP_BAD;
+		/* chunk-ext: BWS ";" ...; names and values are not interpreted. */
+		while (p < end && http_is_ows(*p))
+			p++;
+		NEED(p);
+		if (*p == ';') {
+			while (p < end && http_is_field(*p))
+				p++;
+			NEED(p);
+		}
+		EXPECT_CRLF();
+		if (size == 0)
+			break;
+		if (size > cap - n)
+			return HTTP_RESP_TOO_BIG;
+		if ((uint64_t)(end - p) < size)
+			return HTTP_RESP_MORE;
+		if (out)
+			memmove(out + n, p, (size_t)size);
+		n += (size_t)size;
+		p += size;
+		NEED(p);
+		EXPECT_CRLF();
+	}
+#undef NEED
+	p = parse_fields(p, end, capped, NULL, NULL, &rc);
+	if (!p)
+		return rc;
+	*out_len = n;
+	return (long)(p - in);
+}
+
+long http_chunked_decode(const char *in, size_t len, char *out, size_t cap, size_t *out_len)
+{
+	/* Check first, copy only a complete coding: an in-place decode must not
+	 * disturb bytes a later call (with more input) will read again. */
+	long r = chunked_pass((const unsigned char *)in, len, NULL, cap, out_len);
+	if (r > 0 && out)
+		r = chunked_pass((const unsigned char *)in, len, out, cap, out_len);
+	return r;
+}
+
+long http_read_response(const char *buf, size_t len, int eof, int head_request,
+			struct http_response *res, char *body, size_t cap, size_t *body_len)
+{
+	size_t off = 0;
+	*body_len = 0;
+	for (;;) {
+		int h = http_parse_response(buf + off, len - off, res);
+		if (h == HTTP_RESP_MORE)
+			return eof ? HTTP_RESP_TRUNCATED : HTTP_RESP_MORE;
+		if (h < 0)
+			return h;
+		off += (size_t)h;
+		if (res->status >= 200)
+			break;
+		if (res->status == 101)
+			return HTTP_RESP_BAD;   /* we never ask to switch protocols */
+		/* 1xx interim response: the real one follows. */
+	}
+	const char *b = buf + off;
+	size_t avail = len - off;
+	if (head_request || res->status == 204 || res->status == 304)
+		return (long)off;
+	if (res->chunked) {
+		long r = http_chunked_decode(b, avail, body, cap, body_len);
+		if (r == HTTP_RESP_MORE)
+			return eof ? HTTP_RESP_TRUNCATED : HTTP_RESP_MORE;
+		return r < 0 ? r : (long)off + r;
+	}
+	if (res->content_length >= 0) {
+		size_t cl = (size_t)res->content_length;
+		if (res->content_length > (long long)cap)
+			return HTTP_RESP_TOO_BIG;
+		if (avail < cl)
+			return eof ? HTTP_RESP_TRUNCATED : HTTP_RESP_MORE;
+		memcpy(body, b, cl);
+		*body_len = cl;
+		return (long)(off + cl);
+	}
+	/* Delimited by the close. */
+	res->keep_alive = 0;
+	if (avail > cap)
+		return HTTP_RESP_TOO_BIG;
+	if (!eof)
+		return HTTP_RESP_MORE;
+	memcpy(body, b, avail);
+	*body_len = avail;
+	return (long)len;
+}
+
+const struct http_header *http_response_header(const struct http_response *res, const char *name)
+{
+	for (size_t i = 0; i < res->num_headers; i++)
+		if (ieq(res->headers[i].name, res->headers[i].name_len, name))
+			return &res->headers[i];
+	return NULL;
+}
+
+int http_client_parse_url(const char *url, char *host, size_t host_cap, unsigned *port,
+			  char *prefix, size_t prefix_cap, char *err, size_t errlen)
+{
+	if (strncasecmp(url, "https://", 8) == 0) {
+		snprintf(err, errlen, "https is not supported in %s: expected an http:// agent address", url);
+		return -1;
+	}
+	if (strncasecmp(url, "http://", 7) != 0) {
+		snprintf(err, errlen, "%s is not an http:// URL: expected http://host[:port][/prefix]", url);
+		return -1;
+	}
+	const char *p = url + 7, *h = p;
+	while ((*p >= 'a' && *p <= 'z') || (*p >= 'A' && *p <= 'Z') || (*p >= '0' && *p <= '9') ||
+	       *p == '.' || *p == '-' || *p == '_')
+		p++;
+	if (p == h || (size_t)(p - h) >= host_cap) {
+		snprintf(err, errlen, "%s: missing or over-long host: expected http://host[:port][/prefix]", url);
+		return -1;
+	}
+	memcpy(host, h, (size_t)(p - h));
+	host[p - h] = '\0';
+	*port = 80;
+	if (*p == ':') {
+		unsigned long v = 0;
+		const char *d = ++p;
+		while (*p >= '0' && *p <= '9' && p - d < 6)
+			v = v * 10 + (unsigned long)(*p++ - '0');
+		if (p == d || v < 1 || v > 65535 || (*p >= '0' && *p <= '9')) {
+			snprintf(err, errlen, "%s: bad port: expected 1..65535", url);
+			return -1;
+		}
+		*port = (unsigned)v;
+	}
+	if (*p && *p != '/') {
+		snprintf(err, errlen, "%s: unexpected '%c' after the host: expected http://host[:port][/prefix]", url, *p);
+		return -1;
+	}
+	size_t n = strlen(p);
+	while (n > 0 && p[n - 1] == '/')
+		n--;
+	for (size_t i = 0; i < n; i++) {
+		unsigned char c = (unsigned char)p[i];
+		if (c <= 0x20 || c >= 0x7F || c == '?' || c == '#') {
+			snprintf(err, errlen, "%s: bad character in the path prefix", url);
+			return -1;
+		}
+	}
+	if (n >= prefix_cap) {
+		snprintf(err, errlen, "%s: path prefix longer than %zu bytes", url, prefix_cap - 1);
+		return -1;
+	}
+	memcpy(prefix, p, n);
+	prefix[n] = '\0';
+	return 0;
+}
