@@ -62,6 +62,8 @@ static uint64_t jitter(struct consul_core *c, uint64_t ms)
 	return ms / 2 + c->rng % (ms / 2 + 1);
 }
 
+static void update_gate(struct consul_core *c);
+
 void consul_core_init(struct consul_core *c, const struct config *cfg, struct store *s,
 		      const char *addr, uint64_t seed)
 {
@@ -76,7 +78,7 @@ void consul_core_init(struct consul_core *c, const struct config *cfg, struct st
 	c->backoff_ms = BACKOFF_MIN_MS;
 	c->rng = seed | 1;
 	buf_init(&c->body);
-	consul_core_update_gate(c);
+	update_gate(c);
 }
 
 void consul_core_free(struct consul_core *c)
@@ -86,7 +88,8 @@ void consul_core_free(struct consul_core *c)
 
 /* ---- the gate ---- */
 
-const char *consul_core_update_gate(struct consul_core *c)
+/* Re-evaluates the gate and the store's replication mode. */
+static void update_gate(struct consul_core *c)
 {
 	char p[GATE_REASON_MAX];
 	p[0] = '\0';
@@ -122,7 +125,6 @@ const char *consul_core_update_gate(struct consul_core *c)
 	gate_set(p);
 	metrics.shard_lock_held = c->lock == LOCK_HELD && !p[0];
 	metrics.consul_registered = c->registered;
-	return gate_problem();
 }
 
 /* ---- requests ---- */
@@ -623,7 +625,7 @@ void consul_core_answer(struct consul_core *c, enum consul_op op, uint64_t mono,
 	/* A refused state that waited long enough is read again. */
 	if (c->sync == SYNC_REFUSED && c->lock == LOCK_HELD && mono >= c->sync_at)
 		start_sync(c, mono);
-	consul_core_update_gate(c);
+	update_gate(c);
 }
 
 void consul_core_health(const struct consul_core *c, struct buf *b)

@@ -30,11 +30,13 @@ enum consul_op {
 	CONSUL_SESSION, CONSUL_ACQUIRE, CONSUL_RENEW, CONSUL_READ_IDENTITY,
 	CONSUL_READ_FENCE, CONSUL_READ_PAGE, CONSUL_TXN, CONSUL_WATCH, CONSUL_OP_COUNT
 };
-const char *consul_op_name(enum consul_op op);
 
 enum consul_lock { LOCK_UNKNOWN, LOCK_HELD, LOCK_ELSEWHERE, LOCK_LOST };
 /* Where the shard state stands for this holder. */
 enum consul_sync { SYNC_NONE, SYNC_READING, SYNC_WRITING, SYNC_DONE, SYNC_REFUSED };
+
+/* The op's name as logs and /health say it ("renew-session", ...). */
+const char *consul_op_name(enum consul_op op);
 
 struct consul_req {
 	enum consul_op op;
@@ -99,9 +101,6 @@ int consul_core_next_watch(struct consul_core *c, uint64_t mono_ms, struct consu
 /* Feeds the answer to the request of op (also CONSUL_RESOLVE failures). */
 void consul_core_answer(struct consul_core *c, enum consul_op op, uint64_t mono_ms,
 			const struct consul_answer *a);
-/* Re-evaluates the gate and the store's replication mode; returns the
- * gate's reason, NULL when IDs may be handed out. */
-const char *consul_core_update_gate(struct consul_core *c);
 /* `"consul":{...}` for /health. */
 void consul_core_health(const struct consul_core *c, struct buf *b);
 
