@@ -261,6 +261,11 @@ class ConsulAgent:
             raise OSError("PUT %s -> %s: %s" % (path, status, value))
         return value
 
+    def token_with_rules(self, name, rules):
+        """A new ACL token whose only policy (named `name`) holds `rules`."""
+        pol = self.put("/v1/acl/policy", {"Name": name, "Rules": rules})
+        return self.put("/v1/acl/token", {"Policies": [{"ID": pol["ID"]}]})["SecretID"]
+
     def services(self):
         """/v1/agent/services as a dict keyed by service ID."""
         return self.get("/v1/agent/services")

@@ -531,3 +531,14 @@ class NetNS:
         finally:
             os.close(target)
             os.close(orig)
+
+
+def set_clock_offset(path, ms):
+    """Sets the test build's clock offset (SHARDID_TEST_CLOCK_OFFSET_FILE):
+    a new file with a unique mtime, renamed into place, so a running server
+    never reads it half written or misses the change."""
+    tmp = path.with_name(path.name + ".tmp")
+    tmp.write_text(f"{int(ms)}\n")
+    t = time.time_ns()
+    os.utime(tmp, ns=(t, t))
+    os.replace(tmp, path)

@@ -361,11 +361,9 @@ def test_unresolvable_consul_host_refuses_unless_fail_open(servers, name):
 
 def least_privilege_token(agent, name):
     """A token with only the rights the README lists for an instance."""
-    rules = (f'service "{name}" {{ policy = "write" }}\n'
-             f'session "{agent.node}" {{ policy = "write" }}\n'
-             f'key_prefix "{name}/shards/" {{ policy = "write" }}\n')
-    pol = agent.put("/v1/acl/policy", {"Name": name, "Rules": rules})
-    return agent.put("/v1/acl/token", {"Policies": [{"ID": pol["ID"]}]})["SecretID"]
+    return agent.token_with_rules(name, f'service "{name}" {{ policy = "write" }}\n'
+                                        f'session "{agent.node}" {{ policy = "write" }}\n'
+                                        f'key_prefix "{name}/shards/" {{ policy = "write" }}\n')
 
 
 @pytest.mark.timeout(40)

@@ -23,7 +23,7 @@ from pathlib import Path
 import pytest
 
 import bbutil
-from bbutil import REPO, Server, assert_error, decompose, ok
+from bbutil import REPO, Server, assert_error, decompose, ok, set_clock_offset
 
 
 def test_sequence_continues_after_graceful_restart(servers):
@@ -283,15 +283,6 @@ def journal_records(data):
         off += 8 + n
     assert off == len(data), f"journal has trailing bytes at {off} of {len(data)}"
     return out
-
-
-def set_clock_offset(path, ms):
-    """Atomically replaces the offset file (new file, unique mtime, rename)."""
-    tmp = path.with_name(path.name + ".tmp")
-    tmp.write_text(f"{int(ms)}\n")
-    t = time.time_ns()
-    os.utime(tmp, ns=(t, t))
-    os.replace(tmp, path)
 
 
 def assert_no_dups(values_by_entity):

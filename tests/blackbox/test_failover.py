@@ -39,7 +39,7 @@ import time
 import pytest
 
 import bbutil
-from bbutil import REPO, Server, assert_error, uniq
+from bbutil import REPO, Server, assert_error, set_clock_offset, uniq
 
 sys.path.insert(0, str(REPO / "tests"))
 from consul_agent import ACL_ROOT  # noqa: E402
@@ -223,15 +223,6 @@ def timed(fn):
     t0 = time.monotonic()
     r = fn()
     return r, time.monotonic() - t0
-
-
-def set_clock_offset(path, ms):
-    """Atomically replaces the offset file (as test_durability does)."""
-    tmp = path.with_name(path.name + ".tmp")
-    tmp.write_text(f"{int(ms)}\n")
-    t = time.time_ns()
-    os.utime(tmp, ns=(t, t))
-    os.replace(tmp, path)
 
 
 def entities():
@@ -523,11 +514,9 @@ def test_data_dir_of_another_identity_is_refused(servers, second, expect):
 # f. A token that may take the lock but not write the shard's state
 # --------------------------------------------------------------------------- #
 def lock_only_token(agent, name):
-    rules = (f'key "{name}/shards/1" {{ policy = "write" }}\n'
-             f'service "{name}" {{ policy = "write" }}\n'
-             f'session "{agent.node}" {{ policy = "write" }}\n')
-    pol = agent.put("/v1/acl/policy", {"Name": name, "Rules": rules})
-    return agent.put("/v1/acl/token", {"Policies": [{"ID": pol["ID"]}]})["SecretID"]
+    return agent.token_with_rules(name, f'key "{name}/shards/1" {{ policy = "write" }}\n'
+                                        f'service "{name}" {{ policy = "write" }}\n'
+                                        f'session "{agent.node}" {{ policy = "write" }}\n')
 
 
 @pytest.mark.timeout(40)

@@ -27,7 +27,7 @@ from collections import defaultdict
 
 import pytest
 
-from bbutil import REPO, Server, uniq
+from bbutil import REPO, Server, set_clock_offset, uniq
 
 sys.path.insert(0, str(REPO / "tests"))
 from consul_agent import ConsulAgent, find_consul_binary  # noqa: E402
@@ -50,7 +50,7 @@ class Node:
         self.workdir = workdir
         workdir.mkdir(parents=True, exist_ok=True)
         self.offset_file = workdir / "clock-offset"
-        self.offset_file.write_text("0")
+        set_clock_offset(self.offset_file, 0)
         self.replacements = 0
         self.env = {"CONSUL_URL": self.relay.url, "SERVICE_NAME": name,
                     "CONTAINER_IP": "127.0.0.1", "SHARD_ID": shard, "TOTAL_SHARDS": SHARDS,
@@ -155,7 +155,7 @@ def nemesis(nodes, deadline, rng, log, clock_faults):
             later(pause, node.relay.heal)
         elif fault == "clock":
             skew = rng.choice((-60000, 60000, 0))
-            node.offset_file.write_text(str(skew))
+            set_clock_offset(node.offset_file, skew)
             log.append((t, node.label, f"clock {skew:+d} ms"))
 
 
@@ -188,7 +188,7 @@ def test_nemesis_never_repeats_a_value(tmp_path):
         # Quiet phase: heal everything, let the clients run on a little.
         for n in nodes:
             n.relay.heal()
-            n.offset_file.write_text("0")
+            set_clock_offset(n.offset_file, 0)
         for th in threads:
             th.join(timeout=30)
     finally:
