@@ -6,7 +6,6 @@
 #include <sys/socket.h>
 #include <unistd.h>
 
-#include "http_parse.h"
 #include "metrics.h"
 
 /* Largest input a connection buffers: one maximal head plus a maximal body. */
@@ -17,61 +16,73 @@
 /* Give big batch buffers back once they are written. */
 #define OUT_KEEP_MAX (64 * 1024)
 
-struct conn_list conn_lists[LIST_COUNT];
-struct conn_env conn_env;
+/* A list holds one timeout, so that it stays sorted by deadline. */
+static const uint64_t state_timeout_ms[CONN_STATES] = {
+	[CONN_IDLE] = CONN_IDLE_TIMEOUT_MS,
+	[CONN_HEAD] = CONN_HEAD_TIMEOUT_MS,
+	[CONN_WRITE] = CONN_WRITE_TIMEOUT_MS,
+};
 
 static void list_remove(struct conn *c)
 {
-	if (c->list == LIST_NONE)
+	if (c->state == CONN_NONE)
 		return;
-	struct conn_list *l = &conn_lists[c->list];
+	struct conn_list *l = &c->set->lists[c->state];
 	if (c->prev) c->prev->next = c->next; else l->head = c->next;
 	if (c->next) c->next->prev = c->prev; else l->tail = c->prev;
 	c->prev = c->next = NULL;
-	c->list = LIST_NONE;
+	c->state = CONN_NONE;
 }
 
-static void list_append(struct conn *c, enum conn_list_id id, uint64_t deadline)
+static void list_append(struct conn *c, enum conn_state state, uint64_t deadline)
 {
 	list_remove(c);
-	struct conn_list *l = &conn_lists[id];
-	c->list = id;
+	struct conn_list *l = &c->set->lists[state];
+	c->state = state;
 	c->deadline = deadline;
 	c->prev = l->tail;
 	if (l->tail) l->tail->next = c; else l->head = c;
 	l->tail = c;
 }
 
-struct conn *conn_new(int fd, int peer_loopback)
+/* Moves c to the tail of state's list, with that state's timeout from now. */
+static void enter(struct conn *c, enum conn_state state)
+{
+	list_append(c, state, c->set->mono_ms + state_timeout_ms[state]);
+}
+
+struct conn *conn_new(struct conn_set *set, int fd, int peer_loopback)
 {
 	struct conn *c = calloc(1, sizeof *c);
 	if (!c)
 		return NULL;
+	c->set = set;
 	c->fd = fd;
 	c->peer_loopback = peer_loopback ? 1 : 0;
 	buf_init(&c->out);
-	buf_init(&c->resume.partial);
-	if (loop_add(conn_env.loop, fd, LOOP_READ, conn_on_event, c) != 0) {
+	if (loop_add(set->loop, fd, LOOP_READ, conn_on_event, c) != 0) {
 		free(c);
 		return NULL;
 	}
-	list_append(c, LIST_IDLE, conn_env.mono_ms + CONN_IDLE_TIMEOUT_MS);
-	conn_env.open++;
-	metrics.conns_open = conn_env.open;
+	enter(c, CONN_IDLE);
+	set->open++;
+	metrics.conns_open = set->open;
 	return c;
 }
 
 void conn_close(struct conn *c)
 {
+	struct conn_set *set = c->set;
 	list_remove(c);
-	loop_del(conn_env.loop, c->fd);
+	loop_del(set->loop, c->fd);
 	close(c->fd);
 	free(c->in);
 	buf_free(&c->out);
-	buf_free(&c->resume.partial);
+	if (c->session)
+		set->handler->session_free(set->handler->app, c->session);
 	free(c);
-	conn_env.open--;
-	metrics.conns_open = conn_env.open;
+	set->open--;
+	metrics.conns_open = set->open;
 }
 
 static size_t out_pending(const struct conn *c)
@@ -86,8 +97,8 @@ static int flush(struct conn *c)
 		ssize_t n = send(c->fd, c->out.data + c->out_off, out_pending(c), MSG_NOSIGNAL);
 		if (n > 0) {
 			c->out_off += (size_t)n;
-			if (c->list == LIST_ACTIVE)  /* progress restarts the write timer */
-				list_append(c, LIST_ACTIVE, conn_env.mono_ms + CONN_WRITE_TIMEOUT_MS);
+			if (c->state == CONN_WRITE)  /* progress restarts the write timer */
+				enter(c, CONN_WRITE);
 			continue;
 		}
 		if (n < 0 && errno == EINTR)
@@ -109,10 +120,10 @@ static int flush(struct conn *c)
 	return 0;
 }
 
-static void dispatch_error(struct conn *c, int status)
+static void reject(struct conn *c, int status)
 {
-	api_protocol_error(&c->out, status);
-	metrics_request(ROUTE_UNMATCHED, status);
+	const struct http_handler *h = c->set->handler;
+	h->reject(h->app, &c->out, status);
 	c->closing = 1;
 }
 
@@ -121,6 +132,7 @@ static void dispatch_error(struct conn *c, int status)
  * output is waiting (the caller continues once that is written). */
 static int process(struct conn *c)
 {
+	struct conn_set *set = c->set;
 	size_t pos = 0;
 	int backpressure = 0;
 	while (!c->closing && pos < c->in_len) {
@@ -131,7 +143,7 @@ static int process(struct conn *c)
 		struct http_request req;
 		int head = http_parse_request(c->in + pos, c->in_len - pos, &req);
 		if (head < 0) {
-			dispatch_error(c, -head);
+			reject(c, -head);
 			break;
 		}
 		if (head == 0)
@@ -144,23 +156,23 @@ static int process(struct conn *c)
 			}
 			break;
 		}
-		struct api_request ar = {
+		struct http_exchange ex = {
 			.http = &req,
 			.body = c->in + pos + head,
 			.body_len = body_len,
 			.peer_loopback = c->peer_loopback,
-			.keep_alive = req.keep_alive && !conn_env.draining && !c->peer_eof,
-			.now_ms = conn_env.now_ms,
-			.mono_ms = conn_env.mono_ms,
-			.resume = &c->resume,
+			.keep_alive = req.keep_alive && !set->draining && !c->peer_eof,
+			.now_ms = set->now_ms,
+			.mono_ms = set->mono_ms,
+			.session = &c->session,
 		};
 		uint64_t wait_ms = 0;
-		if (api_handle(&ar, &c->out, &wait_ms) == API_WAIT) {
-			list_append(c, LIST_PARKED, conn_env.mono_ms + wait_ms);
+		if (set->handler->serve(set->handler->app, &ex, &c->out, &wait_ms) == HANDLER_WAIT) {
+			list_append(c, CONN_PARKED, set->mono_ms + wait_ms);
 			break;
 		}
 		c->continue_sent = 0;
-		if (!ar.keep_alive)
+		if (!ex.keep_alive)
 			c->closing = 1;
 		pos += (size_t)head + body_len;
 	}
@@ -174,24 +186,24 @@ static int process(struct conn *c)
 /* Chooses the deadline list that matches what the connection waits for. */
 static void schedule(struct conn *c, int had_partial)
 {
-	if (c->list == LIST_PARKED) {
+	if (c->state == CONN_PARKED) {
 		/* Nothing to read until the parked request is answered. */
-		loop_set(conn_env.loop, c->fd, out_pending(c) ? LOOP_WRITE : 0);
+		loop_set(c->set->loop, c->fd, out_pending(c) ? LOOP_WRITE : 0);
 		return;
 	}
 	if (out_pending(c)) {
-		if (c->list != LIST_ACTIVE)
-			list_append(c, LIST_ACTIVE, conn_env.mono_ms + CONN_WRITE_TIMEOUT_MS);
+		if (c->state != CONN_WRITE)
+			enter(c, CONN_WRITE);
 	} else if (c->in_len) {
 		/* The header timer runs from the first byte of a request, so a
 		 * client trickling bytes cannot extend it. */
-		if (!had_partial || c->list != LIST_ACTIVE)
-			list_append(c, LIST_ACTIVE, conn_env.mono_ms + CONN_HEADER_TIMEOUT_MS);
+		if (!had_partial || c->state != CONN_HEAD)
+			enter(c, CONN_HEAD);
 	} else {
-		list_append(c, LIST_IDLE, conn_env.mono_ms + CONN_IDLE_TIMEOUT_MS);
+		enter(c, CONN_IDLE);
 	}
 	int want_read = !c->closing && !c->peer_eof && out_pending(c) < OUT_HIGH_WATER;
-	loop_set(conn_env.loop, c->fd, (want_read ? LOOP_READ : 0) | (out_pending(c) ? LOOP_WRITE : 0));
+	loop_set(c->set->loop, c->fd, (want_read ? LOOP_READ : 0) | (out_pending(c) ? LOOP_WRITE : 0));
 }
 
 /* Reads what the socket has. Returns -1 on a fatal error (connection closed). */
@@ -241,7 +253,7 @@ static void advance(struct conn *c, int had_partial)
 		if (flush(c) != 0)
 			return;
 	} while (backpressure && !out_pending(c));
-	if (c->peer_eof && !out_pending(c) && c->list != LIST_PARKED) {
+	if (c->peer_eof && !out_pending(c) && c->state != CONN_PARKED) {
 		/* Half-closed: everything answerable has been answered, and an
 		 * incomplete request can never complete. */
 		conn_close(c);
@@ -255,13 +267,13 @@ void conn_on_event(void *ud, int fd, int events)
 	struct conn *c = ud;
 	(void)fd;
 	int had_partial = c->in_len > 0;
-	if (c->list == LIST_PARKED) {
+	if (c->state == CONN_PARKED) {
 		if ((events & LOOP_ERROR) && !(events & LOOP_WRITE)) {
 			conn_close(c);  /* peer gone while its request waits */
 			return;
 		}
 		if (flush(c) == 0)
-			loop_set(conn_env.loop, c->fd, out_pending(c) ? LOOP_WRITE : 0);
+			loop_set(c->set->loop, c->fd, out_pending(c) ? LOOP_WRITE : 0);
 		return;
 	}
 	if ((events & (LOOP_READ | LOOP_ERROR)) && out_pending(c) < OUT_HIGH_WATER && fill(c) != 0)
@@ -272,19 +284,18 @@ void conn_on_event(void *ud, int fd, int events)
 void conn_expire(struct conn *c)
 {
 	metrics.conns_timed_out++;
-	if (c->list == LIST_ACTIVE && c->in_len && !out_pending(c)) {
+	if (c->state == CONN_HEAD && c->in_len && !out_pending(c)) {
 		/* A head that did not arrive in time: say so, then close. */
-		api_protocol_error(&c->out, 408);
-		metrics_request(ROUTE_UNMATCHED, 408);
+		reject(c, 408);
 		send(c->fd, c->out.data, c->out.len, MSG_NOSIGNAL | MSG_DONTWAIT);
 	}
 	conn_close(c);
 }
 
-void conn_wake_parked(void)
+void conn_wake_parked(struct conn_set *set)
 {
-	for (struct conn *c = conn_lists[LIST_PARKED].head; c; c = c->next)
-		c->deadline = conn_env.mono_ms;
+	for (struct conn *c = set->lists[CONN_PARKED].head; c; c = c->next)
+		c->deadline = set->mono_ms;
 }
 
 void conn_resume(struct conn *c)
@@ -295,12 +306,12 @@ void conn_resume(struct conn *c)
 
 void conn_drain(struct conn *c)
 {
-	if (c->list == LIST_PARKED)
+	if (c->state == CONN_PARKED)
 		return;  /* answered, with Connection: close, when its wait is over */
 	/* A request already received is answered (with Connection: close); an
 	 * incomplete one is dropped, since nothing of it is in flight yet. */
 	process(c);
-	if (c->list == LIST_PARKED)
+	if (c->state == CONN_PARKED)
 		return;
 	c->in_len = 0;
 	c->closing = 1;

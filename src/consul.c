@@ -13,7 +13,6 @@
 #include <unistd.h>
 
 #include "clock.h"
-#include "conn.h"
 #include "consul_core.h"
 #include "http_client.h"
 #include "log.h"
@@ -30,6 +29,9 @@ static struct {
 	struct http_client http;       /* the core's requests, one at a time */
 	struct http_client watch;      /* a standby's blocking query */
 	char token_header[300];        /* "X-Consul-Token: ...\r\n" or "" */
+	struct loop *loop;             /* the server's */
+	void (*wake)(void *ud);        /* wakes the server's parked requests */
+	void *wake_ud;
 } cs;
 
 /* CONTAINER_IP; else a specific BIND_ADDR (the only address that answers);
@@ -74,7 +76,7 @@ static void feed(enum consul_op op, const struct http_result *r)
 {
 	struct consul_answer a = { r->status, r->body, r->body_len, r->error, consul_index(r) };
 	consul_core_answer(&cs.core, op, clock_mono_ms(), &a);
-	conn_wake_parked();
+	cs.wake(cs.wake_ud);
 }
 
 static void pump(uint64_t mono);
@@ -101,7 +103,7 @@ static void send_req(struct http_client *c, const struct consul_req *q, uint64_t
 		done((void *)(intptr_t)q->op, &r);
 		return;
 	}
-	if (http_client_request(c, conn_env.loop, mono, q->method, q->path, cs.token_header,
+	if (http_client_request(c, cs.loop, mono, q->method, q->path, cs.token_header,
 				b ? b->data : NULL, b ? b->len : 0, q->timeout_ms, done,
 				(void *)(intptr_t)q->op) != 0) {
 		struct http_result r = { 0, "", 0, "cannot start the request (out of memory?)", NULL };
@@ -123,10 +125,14 @@ static void pump(uint64_t mono)
 		send_req(&cs.watch, &q, mono, on_watch);
 }
 
-int consul_init(const struct config *cfg, struct store *store, char *err, size_t errlen)
+int consul_init(const struct config *cfg, struct store *store, struct loop *loop,
+		void (*wake)(void *ud), void *wake_ud, char *err, size_t errlen)
 {
 	char addr[64];
 	memset(&cs, 0, sizeof cs);
+	cs.loop = loop;
+	cs.wake = wake;
+	cs.wake_ud = wake_ud;
 	if (!cfg->consul_url[0])
 		return 0;
 	if (store_kv_enable(store) != 0) {
@@ -148,13 +154,13 @@ int consul_init(const struct config *cfg, struct store *store, char *err, size_t
 		 cfg->consul_url, cs.core.service_id, addr, src, cs.core.lock_key, cs.core.prefix,
 		 cfg->consul_fail_open ? "on" : "off");
 	/* Start at once rather than at the first tick, up to a second away. */
-	if (conn_env.loop)
-		consul_tick(clock_wall_ms(), mono);
+	consul_tick(NULL, clock_wall_ms(), mono);
 	return 0;
 }
 
-void consul_tick(uint64_t now_ms, uint64_t mono_ms)
+void consul_tick(void *ud, uint64_t now_ms, uint64_t mono_ms)
 {
+	(void)ud;
 	(void)now_ms;
 	if (!cs.on)
 		return;
@@ -233,6 +239,7 @@ void consul_shutdown(unsigned budget_ms)
 	char path[256];
 	http_client_close(&cs.http, NULL);   /* the server's loop is gone by now */
 	http_client_close(&cs.watch, NULL);
+	cs.loop = NULL;
 	c->op = CONSUL_NONE;
 	uint64_t end = clock_mono_ms() + budget_ms;
 	if (cs.http.addr_len) {

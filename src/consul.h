@@ -8,14 +8,18 @@
 #include <stdint.h>
 #include "config.h"
 #include "json.h"
+#include "loop.h"
 #include "store.h"
 
-/* Prepares the clients (parses CONSUL_URL) and turns on the store's
- * replication once the server's loop exists; nothing is sent before the
- * first tick. A no-op when CONSUL_URL is unset. 0 ok, -1 with err. */
-int consul_init(const struct config *cfg, struct store *store, char *err, size_t errlen);
-/* The server's per-iteration hook: timeouts, then the next due requests. */
-void consul_tick(uint64_t now_ms, uint64_t mono_ms);
+/* Prepares the clients (parses CONSUL_URL) on the server's loop, turns on
+ * the store's replication and starts talking to the agent. After every
+ * answer it calls wake(wake_ud): parked requests may proceed. A no-op when
+ * CONSUL_URL is unset. 0 ok, -1 with err. */
+int consul_init(const struct config *cfg, struct store *store, struct loop *loop,
+		void (*wake)(void *ud), void *wake_ud, char *err, size_t errlen);
+/* The server's per-iteration hook (server_tick_fn): timeouts, then the
+ * next due requests. */
+void consul_tick(void *ud, uint64_t now_ms, uint64_t mono_ms);
 /* After the server has drained: deregister, release the lock, destroy the
  * session, blocking for at most budget_ms in total. */
 void consul_shutdown(unsigned budget_ms);

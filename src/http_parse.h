@@ -4,11 +4,16 @@
 #define HTTP_PARSE_H
 #include <stddef.h>
 
-#define HTTP_MAX_HEAD     8192   /* request line + headers (431 beyond) */
-#define HTTP_MAX_URI      2048   /* request target (414 beyond) */
-#define HTTP_MAX_BODY     16384  /* Content-Length limit (413 beyond) */
+/* Limits, in the units the error messages quote them in (http_status.c). */
+#define HTTP_MAX_HEAD_KIB 8      /* request line + headers (431 beyond) */
+#define HTTP_MAX_URI_KIB  2      /* request target (414 beyond) */
+#define HTTP_MAX_BODY_KIB 16     /* Content-Length limit (413 beyond) */
 #define HTTP_MAX_HEADERS  64     /* header count (431 beyond) */
-#define HTTP_HEAD_TIMEOUT_MS 10000   /* whole request head, from its first byte (408 beyond) */
+#define HTTP_HEAD_TIMEOUT_S 10   /* whole request head, from its first byte (408 beyond) */
+#define HTTP_MAX_HEAD     (HTTP_MAX_HEAD_KIB * 1024)
+#define HTTP_MAX_URI      (HTTP_MAX_URI_KIB * 1024)
+#define HTTP_MAX_BODY     (HTTP_MAX_BODY_KIB * 1024)
+#define HTTP_HEAD_TIMEOUT_MS (HTTP_HEAD_TIMEOUT_S * 1000)
 
 enum http_method {
 	HTTP_GET, HTTP_HEAD, HTTP_POST, HTTP_PUT, HTTP_DELETE,

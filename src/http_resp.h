@@ -4,9 +4,6 @@
 #include <stddef.h>
 #include "json.h"
 
-/* Status codes are their HTTP values; http_reason() maps them to phrases. */
-const char *http_reason(int status);
-
 struct http_resp_opts {
 	int head_only;         /* HEAD: headers only, Content-Length of the GET body */
 	int keep_alive;        /* else "Connection: close" */
@@ -15,7 +12,7 @@ struct http_resp_opts {
 	const char *extra_headers;   /* complete "Name: value\r\n" lines, or NULL */
 };
 
-/* Appends status line, headers and body to out. */
+/* Appends status line (reason from http_status.c), headers and body to out. */
 void http_resp_write(struct buf *out, int status, const struct http_resp_opts *o,
 		     const char *body, size_t body_len);
 /* Refreshes the cached Date header value; call once per loop iteration. */

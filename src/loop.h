@@ -15,6 +15,6 @@ void loop_del(struct loop *l, int fd);
 /* Waits up to timeout_ms, calls woke() (when not NULL: the place to read the
  * clock once for this iteration, before any callback runs), then dispatches
  * ready callbacks. Returns the number of ready descriptors, or -1 (EINTR too). */
-int loop_wait(struct loop *l, int timeout_ms, void (*woke)(void));
+int loop_wait(struct loop *l, int timeout_ms, void (*woke)(void *ud), void *ud);
 
 #endif

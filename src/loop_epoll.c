@@ -80,11 +80,11 @@ void loop_del(struct loop *l, int fd)
 	l->by_fd[fd].fn = NULL;
 }
 
-int loop_wait(struct loop *l, int timeout_ms, void (*woke)(void))
+int loop_wait(struct loop *l, int timeout_ms, void (*woke)(void *ud), void *ud)
 {
 	int n = epoll_wait(l->epfd, l->events, LOOP_BATCH, timeout_ms);
 	if (woke)
-		woke();
+		woke(ud);
 	for (int i = 0; i < n; i++) {
 		int fd = l->events[i].data.fd;
 		uint32_t re = l->events[i].events;

@@ -85,11 +85,11 @@ void loop_del(struct loop *l, int fd)
 	l->by_fd[fd].slot = -1;
 }
 
-int loop_wait(struct loop *l, int timeout_ms, void (*woke)(void))
+int loop_wait(struct loop *l, int timeout_ms, void (*woke)(void *ud), void *ud)
 {
 	int ready = poll(l->pfds, (nfds_t)l->n, timeout_ms);
 	if (woke)
-		woke();
+		woke(ud);
 	if (ready <= 0)
 		return ready;
 	int left = ready;

@@ -39,8 +39,7 @@ static int cmd_parse(const struct config *cfg, const char *id)
 {
 	struct buf b;
 	buf_init(&b);
-	api_init(cfg, NULL, 0);
-	int rc = api_describe_snowflake(&b, id, strlen(id));
+	int rc = api_describe_snowflake(&b, &cfg->layout, id, strlen(id));
 	if (rc == 0)
 		printf("%.*s\n", (int)b.len, b.data);
 	else
@@ -53,6 +52,7 @@ int main(int argc, char **argv)
 {
 	static struct config cfg;
 	static struct store store;
+	static struct api api;
 	char err[512];
 	uint64_t started = clock_mono_ms();
 
@@ -107,26 +107,29 @@ int main(int argc, char **argv)
 	 * 50 us timer slack would cost a millisecond layout ~2% of its rate. */
 	prctl(PR_SET_TIMERSLACK, 1UL, 0UL, 0UL, 0UL);
 	metrics.shard_lock_held = 1;
-	api_init(&cfg, &store, started);
+	api_init(&api, &cfg, &store, started, consul_health);
+	struct http_handler handler = api_handler(&api);
 	install_signals();
-	if (server_listen(&cfg, err, sizeof err) != 0) {
+	struct server *srv = server_create(&cfg, &handler, err, sizeof err);
+	if (!srv) {
 		log_error("msg=\"cannot serve\" error=\"%s\"", err);
 		store_close(&store);
 		return 1;
 	}
-	/* Needs the server's loop; talks to Consul only from the first tick on. */
-	if (consul_init(&cfg, &store, err, sizeof err) != 0) {
+	/* Shares the server's loop; its answers wake parked requests. */
+	if (consul_init(&cfg, &store, server_loop(srv), server_wake_parked, srv, err, sizeof err) != 0) {
 		log_error("msg=\"cannot use Consul\" error=\"%s\"", err);
 		store_close(&store);
 		return 2;
 	}
-	server_on_tick(consul_tick);
+	server_on_tick(srv, consul_tick, NULL);
 	log_info("msg=\"serving\" addr=%s:%u startup_ms=%llu", cfg.bind_addr, cfg.port,
 		 (unsigned long long)(clock_mono_ms() - started));
-	server_run(DRAIN_MS);
+	server_run(srv, DRAIN_MS);
 	store_stop(&store);          /* nothing is handed out any more */
 	consul_shutdown(CONSUL_SHUTDOWN_MS);
 	store_close(&store);
+	api_free(&api);
 	log_info("msg=\"stopped\"");
 	return 0;
 }

@@ -2,33 +2,11 @@
 
 struct metrics metrics;
 
-static const char *const route_names[ROUTE_COUNT] = {
-	"/health", "/shard-info", "/api/next-id", "/api/next-batch", "/api/status",
-	"/api/list", "/api/types", "/api/init", "/api/reset", "/api/entity",
-	"/api/parse-snowflake", "/metrics", "unmatched",
-};
-
-/* Every status the server can answer has a slot. */
-static const int status_codes[METRICS_STATUS_SLOTS] = {
-	200, 201, 400, 401, 403, 404, 405, 408, 409, 411, 413, 414, 417, 431,
-	500, 501, 503, 505,
-};
-
-const char *route_name(enum route_id r)
-{
-	return route_names[r];
-}
-
 void metrics_request(enum route_id r, int status)
 {
-	for (int i = 0; i < METRICS_STATUS_SLOTS && status_codes[i]; i++) {
-		if (status_codes[i] == status) {
-			metrics.requests[r][i]++;
-			return;
-		}
-	}
+	int slot = http_status_slot(status);
+	metrics.requests[r][slot < 0 ? HTTP_STATUS_COUNT : slot]++;
 }
-
 
 static void help(struct buf *b, const char *name, const char *type, const char *text)
 {
@@ -57,13 +35,16 @@ void metrics_render(struct buf *b, uint64_t fsyncs, uint64_t journal_bytes, uint
 {
 	help(b, "shardid_requests_total", "counter", "HTTP requests by route and status.");
 	for (int r = 0; r < ROUTE_COUNT; r++) {
-		for (int i = 0; i < METRICS_STATUS_SLOTS && status_codes[i]; i++) {
+		for (int i = 0; i < METRICS_STATUS_SLOTS; i++) {
 			if (!metrics.requests[r][i])
 				continue;
 			buf_puts(b, "shardid_requests_total{route=\"");
-			buf_puts(b, route_names[r]);
+			buf_puts(b, route_name((enum route_id)r));
 			buf_puts(b, "\",status=\"");
-			buf_u64(b, (uint64_t)status_codes[i]);
+			if (i < HTTP_STATUS_COUNT)
+				buf_u64(b, (uint64_t)http_statuses[i].code);
+			else
+				buf_puts(b, "other");
 			buf_puts(b, "\"} ");
 			buf_u64(b, metrics.requests[r][i]);
 			buf_putc(b, '\n');
@@ -77,36 +58,41 @@ void metrics_render(struct buf *b, uint64_t fsyncs, uint64_t journal_bytes, uint
 		buf_u64(b, metrics.ids_issued[t]);
 		buf_putc(b, '\n');
 	}
-	sample(b, "shardid_sequence_reservations_total", "counter", "Sequence segments reserved in the journal.",
-	       metrics.seq_reservations);
-	sample(b, "shardid_journal_fsyncs_total", "counter", "fsync calls on the journal.",
-	       fsyncs);
-	sample(b, "shardid_journal_bytes", "gauge", "Current journal size.",
-	       journal_bytes);
-	sample(b, "shardid_storage_errors_total", "counter", "Journal writes that failed.",
-	       metrics.storage_errors);
-	sample(b, "shardid_entities", "gauge", "Entities known to this shard.",
-	       entities);
-	sample(b, "shardid_snowflake_clock_waits_total", "counter", "Snowflake requests that waited for the clock to catch up.",
-	       metrics.clock_waits);
-	sample(b, "shardid_snowflake_sequence_waits_total", "counter", "Snowflake requests that waited for the next tick.",
-	       metrics.sequence_waits);
-	sample(b, "shardid_connections_open", "gauge", "Open client connections.",
-	       metrics.conns_open);
-	sample(b, "shardid_connections_accepted_total", "counter", "Accepted client connections.",
-	       metrics.conns_accepted);
-	sample(b, "shardid_connections_refused_total", "counter", "Connections refused at the connection cap.",
-	       metrics.conns_refused);
-	sample(b, "shardid_connections_timed_out_total", "counter", "Connections closed by header or idle timeout.",
-	       metrics.conns_timed_out);
-	sample(b, "shardid_consul_state_txns_total", "counter", "Shard state writes (txns) Consul committed.",
-	       metrics.kv_txns);
-	sample(b, "shardid_consul_state_txn_failures_total", "counter", "Shard state writes (txns) that failed or were refused.",
-	       metrics.kv_txn_failures);
-	sample(b, "shardid_consul_state_waits_total", "counter", "Requests that waited for Consul to commit a reservation, fence or change.",
-	       metrics.kv_waits);
-	sample(b, "shardid_consul_registered", "gauge", "1 when registered in Consul.",
-	       (uint64_t)metrics.consul_registered);
-	sample(b, "shardid_shard_lock_held", "gauge", "1 when this instance may hand out IDs for its shard.",
-	       (uint64_t)metrics.shard_lock_held);
+	/* Single-sample families, in the order they are rendered. */
+	const struct { const char *name, *type, *help; uint64_t value; } families[] = {
+		{ "shardid_sequence_reservations_total", "counter", "Sequence segments reserved in the journal.",
+		  metrics.seq_reservations },
+		{ "shardid_journal_fsyncs_total", "counter", "fsync calls on the journal.",
+		  fsyncs },
+		{ "shardid_journal_bytes", "gauge", "Current journal size.",
+		  journal_bytes },
+		{ "shardid_storage_errors_total", "counter", "Journal writes that failed.",
+		  metrics.storage_errors },
+		{ "shardid_entities", "gauge", "Entities known to this shard.",
+		  entities },
+		{ "shardid_snowflake_clock_waits_total", "counter", "Snowflake requests that waited for the clock to catch up.",
+		  metrics.clock_waits },
+		{ "shardid_snowflake_sequence_waits_total", "counter", "Snowflake requests that waited for the next tick.",
+		  metrics.sequence_waits },
+		{ "shardid_connections_open", "gauge", "Open client connections.",
+		  metrics.conns_open },
+		{ "shardid_connections_accepted_total", "counter", "Accepted client connections.",
+		  metrics.conns_accepted },
+		{ "shardid_connections_refused_total", "counter", "Connections refused at the connection cap.",
+		  metrics.conns_refused },
+		{ "shardid_connections_timed_out_total", "counter", "Connections closed by header or idle timeout.",
+		  metrics.conns_timed_out },
+		{ "shardid_consul_state_txns_total", "counter", "Shard state writes (txns) Consul committed.",
+		  metrics.kv_txns },
+		{ "shardid_consul_state_txn_failures_total", "counter", "Shard state writes (txns) that failed or were refused.",
+		  metrics.kv_txn_failures },
+		{ "shardid_consul_state_waits_total", "counter", "Requests that waited for Consul to commit a reservation, fence or change.",
+		  metrics.kv_waits },
+		{ "shardid_consul_registered", "gauge", "1 when registered in Consul.",
+		  metrics.consul_registered },
+		{ "shardid_shard_lock_held", "gauge", "1 when this instance may hand out IDs for its shard.",
+		  metrics.shard_lock_held },
+	};
+	for (size_t f = 0; f < sizeof families / sizeof families[0]; f++)
+		sample(b, families[f].name, families[f].type, families[f].help, families[f].value);
 }

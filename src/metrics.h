@@ -3,16 +3,12 @@
 #define METRICS_H
 #include <stdint.h>
 #include "idtype.h"
+#include "http_status.h"
 #include "json.h"
+#include "route.h"
 
-enum route_id {
-	ROUTE_HEALTH, ROUTE_SHARD_INFO, ROUTE_NEXT_ID, ROUTE_NEXT_BATCH, ROUTE_STATUS,
-	ROUTE_LIST, ROUTE_TYPES, ROUTE_INIT, ROUTE_RESET, ROUTE_DELETE, ROUTE_PARSE,
-	ROUTE_METRICS, ROUTE_UNMATCHED, ROUTE_COUNT
-};
-const char *route_name(enum route_id r);
-
-#define METRICS_STATUS_SLOTS 24
+/* One row per status of http_status.c, and one for any other code. */
+#define METRICS_STATUS_SLOTS (HTTP_STATUS_COUNT + 1)
 
 struct metrics {
 	uint64_t requests[ROUTE_COUNT][METRICS_STATUS_SLOTS];

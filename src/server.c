@@ -6,6 +6,7 @@
 #include <netinet/tcp.h>
 #include <signal.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 #include <sys/resource.h>
 #include <sys/socket.h>
@@ -17,20 +18,38 @@
 #include "log.h"
 #include "metrics.h"
 
-static int listen_fd = -1;
-static unsigned max_conns;
+struct server {
+	struct conn_set conns;
+	int listen_fd;
+	unsigned max_conns;
+	uint64_t accept_paused_until;  /* after EMFILE: let descriptors free up */
+	server_tick_fn tick_fn;
+	void *tick_ud;
+};
+
+/* Set from a signal handler, so it cannot live in the server. */
 static volatile sig_atomic_t stop_requested;
-static uint64_t accept_paused_until;  /* after EMFILE: let descriptors free up */
-static server_tick_fn tick_fn;
 
 void server_stop(void)
 {
 	stop_requested = 1;
 }
 
-void server_on_tick(server_tick_fn fn)
+void server_on_tick(struct server *s, server_tick_fn fn, void *ud)
 {
-	tick_fn = fn;
+	s->tick_fn = fn;
+	s->tick_ud = ud;
+}
+
+struct loop *server_loop(struct server *s)
+{
+	return s->conns.loop;
+}
+
+void server_wake_parked(void *server)
+{
+	struct server *s = server;
+	conn_wake_parked(&s->conns);
 }
 
 /* Lets the process hold as many descriptors as the hard limit allows. */
@@ -45,15 +64,17 @@ static int raise_fd_limit(void)
 	return rl.rlim_cur > 1 << 20 ? 1 << 20 : (int)rl.rlim_cur;
 }
 
-int server_listen(const struct config *cfg, char *err, size_t errlen)
+struct server *server_create(const struct config *cfg, const struct http_handler *handler,
+			     char *err, size_t errlen)
 {
 	struct sockaddr_in sa = { .sin_family = AF_INET, .sin_port = htons((uint16_t)cfg->port) };
 	if (inet_pton(AF_INET, cfg->bind_addr, &sa.sin_addr) != 1) {
 		snprintf(err, errlen, "BIND_ADDR=%s is not an IPv4 address", cfg->bind_addr);
-		return -1;
+		return NULL;
 	}
+	struct server *s = calloc(1, sizeof *s);
 	int fd = socket(AF_INET, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
-	if (fd < 0)
+	if (!s || fd < 0)
 		goto err;
 	int one = 1;
 	setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof one);
@@ -62,25 +83,28 @@ int server_listen(const struct config *cfg, char *err, size_t errlen)
 
 	int fds = raise_fd_limit();
 	/* Keep a few descriptors for the journal, Consul and the listener. */
-	max_conns = cfg->max_conns;
-	if ((int)max_conns > fds - 32)
-		max_conns = fds > 64 ? (unsigned)(fds - 32) : 32;
-	if (max_conns < cfg->max_conns)
+	s->max_conns = cfg->max_conns;
+	if ((int)s->max_conns > fds - 32)
+		s->max_conns = fds > 64 ? (unsigned)(fds - 32) : 32;
+	if (s->max_conns < cfg->max_conns)
 		log_warn("msg=\"connection cap lowered to fit the descriptor limit\" max_connections=%u nofile=%d",
-			 max_conns, fds);
-	conn_env.loop = loop_create(fds);
-	if (!conn_env.loop) {
+			 s->max_conns, fds);
+	s->conns.loop = loop_create(fds);
+	if (!s->conns.loop) {
 		snprintf(err, errlen, "out of memory creating the event loop for %d descriptors", fds);
 		close(fd);
-		return -1;
+		free(s);
+		return NULL;
 	}
-	listen_fd = fd;
-	return 0;
+	s->conns.handler = handler;
+	s->listen_fd = fd;
+	return s;
 err:
 	snprintf(err, errlen, "cannot listen on %s:%u: %s", cfg->bind_addr, cfg->port, strerror(errno));
 	if (fd >= 0)
 		close(fd);
-	return -1;
+	free(s);
+	return NULL;
 }
 
 /* At the cap a newcomer gets a short 503 and a close; the others keep going. */
@@ -98,7 +122,7 @@ static void refuse(int fd)
 
 static void on_accept(void *ud, int fd, int events)
 {
-	(void)ud;
+	struct server *s = ud;
 	(void)events;
 	for (int i = 0; i < 256; i++) {
 		struct sockaddr_in peer;
@@ -107,12 +131,12 @@ static void on_accept(void *ud, int fd, int events)
 		if (cfd < 0) {
 			if (errno == EMFILE || errno == ENFILE || errno == ENOMEM) {
 				log_warn("msg=\"accept failed, pausing\" error=\"%s\"", strerror(errno));
-				accept_paused_until = conn_env.mono_ms + 100;
-				loop_set(conn_env.loop, listen_fd, 0);
+				s->accept_paused_until = s->conns.mono_ms + 100;
+				loop_set(s->conns.loop, s->listen_fd, 0);
 			}
 			return;
 		}
-		if (conn_env.open >= max_conns) {
+		if (s->conns.open >= s->max_conns) {
 			refuse(cfd);
 			continue;
 		}
@@ -120,7 +144,7 @@ static void on_accept(void *ud, int fd, int events)
 		setsockopt(cfd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof one);
 		int loopback = peer.sin_family == AF_INET &&
 			       (ntohl(peer.sin_addr.s_addr) >> 24) == 127;
-		if (!conn_new(cfd, loopback)) {
+		if (!conn_new(&s->conns, cfd, loopback)) {
 			close(cfd);
 			continue;
 		}
@@ -128,61 +152,64 @@ static void on_accept(void *ud, int fd, int events)
 	}
 }
 
-static void read_clock(void)
+static void read_clock(void *ud)
 {
-	conn_env.now_ms = clock_wall_ms();
-	conn_env.mono_ms = clock_mono_ms();
-	http_resp_set_time(conn_env.now_ms);
+	struct conn_set *set = ud;
+	set->now_ms = clock_wall_ms();
+	set->mono_ms = clock_mono_ms();
+	http_resp_set_time(set->now_ms);
 }
 
 /* Milliseconds until the earliest deadline, capped so ticks keep coming. */
-static int next_timeout(void)
+static int next_timeout(const struct server *s)
 {
-	uint64_t soonest = conn_env.mono_ms + 1000;
-	for (int l = LIST_IDLE; l < LIST_COUNT; l++) {
+	const struct conn_set *set = &s->conns;
+	uint64_t soonest = set->mono_ms + 1000;
+	for (int st = CONN_IDLE; st < CONN_STATES; st++) {
 		/* Parked requests have individual wake-up times, not one timeout. */
-		if (l == LIST_PARKED) {
-			for (struct conn *c = conn_lists[l].head; c; c = c->next)
+		if (st == CONN_PARKED) {
+			for (const struct conn *c = set->lists[st].head; c; c = c->next)
 				if (c->deadline < soonest)
 					soonest = c->deadline;
-		} else if (conn_lists[l].head && conn_lists[l].head->deadline < soonest) {
-			soonest = conn_lists[l].head->deadline;
+		} else if (set->lists[st].head && set->lists[st].head->deadline < soonest) {
+			soonest = set->lists[st].head->deadline;
 		}
 	}
-	if (accept_paused_until && accept_paused_until < soonest)
-		soonest = accept_paused_until;
-	return soonest <= conn_env.mono_ms ? 0 : (int)(soonest - conn_env.mono_ms);
+	if (s->accept_paused_until && s->accept_paused_until < soonest)
+		soonest = s->accept_paused_until;
+	return soonest <= set->mono_ms ? 0 : (int)(soonest - set->mono_ms);
 }
 
-static void run_timers(void)
+static void run_timers(struct server *s)
 {
-	uint64_t now = conn_env.mono_ms;
-	for (int l = LIST_IDLE; l <= LIST_ACTIVE; l++)
-		while (conn_lists[l].head && conn_lists[l].head->deadline <= now)
-			conn_expire(conn_lists[l].head);
+	struct conn_set *set = &s->conns;
+	uint64_t now = set->mono_ms;
+	for (int st = CONN_IDLE; st < CONN_STATES; st++)
+		while (st != CONN_PARKED && set->lists[st].head && set->lists[st].head->deadline <= now)
+			conn_expire(set->lists[st].head);
 	/* Parked list is short; resuming may re-park, so take one pass. */
-	struct conn *c = conn_lists[LIST_PARKED].head, *next;
+	struct conn *c = set->lists[CONN_PARKED].head, *next;
 	for (; c; c = next) {
 		next = c->next;
 		if (c->deadline <= now)
 			conn_resume(c);
 	}
-	if (accept_paused_until && accept_paused_until <= now && listen_fd >= 0) {
-		accept_paused_until = 0;
-		loop_set(conn_env.loop, listen_fd, LOOP_READ);
+	if (s->accept_paused_until && s->accept_paused_until <= now && s->listen_fd >= 0) {
+		s->accept_paused_until = 0;
+		loop_set(set->loop, s->listen_fd, LOOP_READ);
 	}
 }
 
-static void begin_drain(void)
+static void begin_drain(struct server *s)
 {
-	conn_env.draining = 1;
-	if (listen_fd >= 0) {
-		loop_del(conn_env.loop, listen_fd);
-		close(listen_fd);
-		listen_fd = -1;
+	s->conns.draining = 1;
+	if (s->listen_fd >= 0) {
+		loop_del(s->conns.loop, s->listen_fd);
+		close(s->listen_fd);
+		s->listen_fd = -1;
 	}
-	for (int l = LIST_IDLE; l < LIST_COUNT; l++) {
-		struct conn *c = conn_lists[l].head, *next;
+	for (int st = CONN_IDLE; st < CONN_STATES; st++) {
+		struct conn *c = s->conns.lists[st].head, *next;
 		for (; c; c = next) {
 			next = c->next;
 			conn_drain(c);
@@ -190,29 +217,30 @@ static void begin_drain(void)
 	}
 }
 
-void server_run(unsigned drain_ms)
+void server_run(struct server *s, unsigned drain_ms)
 {
-	read_clock();
-	loop_add(conn_env.loop, listen_fd, LOOP_READ, on_accept, NULL);
+	struct conn_set *set = &s->conns;
+	read_clock(set);
+	loop_add(set->loop, s->listen_fd, LOOP_READ, on_accept, s);
 	uint64_t drain_deadline = 0;
 	for (;;) {
-		if (stop_requested && !conn_env.draining) {
+		if (stop_requested && !set->draining) {
 			log_info("msg=\"stopping: draining in-flight requests\" open_connections=%llu",
-				 (unsigned long long)conn_env.open);
-			begin_drain();
-			drain_deadline = conn_env.mono_ms + drain_ms;
+				 (unsigned long long)set->open);
+			begin_drain(s);
+			drain_deadline = set->mono_ms + drain_ms;
 		}
-		if (conn_env.draining && (conn_env.open == 0 || conn_env.mono_ms >= drain_deadline))
+		if (set->draining && (set->open == 0 || set->mono_ms >= drain_deadline))
 			break;
-		loop_wait(conn_env.loop, next_timeout(), read_clock);
-		run_timers();
-		if (tick_fn)
-			tick_fn(conn_env.now_ms, conn_env.mono_ms);
+		loop_wait(set->loop, next_timeout(s), read_clock, set);
+		run_timers(s);
+		if (s->tick_fn)
+			s->tick_fn(s->tick_ud, set->now_ms, set->mono_ms);
 	}
 	/* Whatever is still open after the bound is cut off. */
-	for (int l = LIST_IDLE; l < LIST_COUNT; l++)
-		while (conn_lists[l].head)
-			conn_close(conn_lists[l].head);
-	loop_destroy(conn_env.loop);
-	conn_env.loop = NULL;
+	for (int st = CONN_IDLE; st < CONN_STATES; st++)
+		while (set->lists[st].head)
+			conn_close(set->lists[st].head);
+	loop_destroy(set->loop);
+	free(s);
 }

@@ -491,6 +491,11 @@ enum store_status store_snowflake(struct store *s, uint64_t now_ms, int batch,
 	return STORE_OK;
 }
 
+int store_clock_behind(const struct store *s, uint64_t now_ms)
+{
+	return sf_tick_of(&s->gen.layout, now_ms) < s->gen.last_tick;
+}
+
 void store_probe(struct store *s, uint64_t now_mono_ms)
 {
 	if (!s->failure[0])

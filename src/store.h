@@ -120,6 +120,9 @@ enum store_status store_delete(struct store *s, const char *name, size_t len);
  * first; otherwise *st tells the generator's answer. */
 enum store_status store_snowflake(struct store *s, uint64_t now_ms, int batch,
 				  enum sf_status *st, uint64_t *id, uint64_t *wait_ms);
+/* 1 when now_ms lies before the tick of the last snowflake issued (the
+ * clock stepped back), as opposed to a tick's sequence space running out. */
+int store_clock_behind(const struct store *s, uint64_t now_ms);
 /* While the journal is failing, tries a harmless write (at most once a
  * second) so health recovers without waiting for an ID request. */
 void store_probe(struct store *s, uint64_t now_mono_ms);

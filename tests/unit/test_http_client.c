@@ -447,7 +447,7 @@ static int request_loop(struct http_client *c, struct loop *l, const char *path)
 		return 0;
 	uint64_t end = clock_mono_ms() + 3000;
 	while (!done_calls && clock_mono_ms() < end) {
-		loop_wait(l, 50, NULL);
+		loop_wait(l, 50, NULL, NULL);
 		http_client_tick(c, clock_mono_ms());
 	}
 	return done_calls == 1 && !http_client_busy(c);

@@ -9,7 +9,7 @@
 struct seen { int calls, events, fd; };
 
 static int woke_calls;
-static void count_woke(void) { woke_calls++; }
+static void count_woke(void *ud) { (void)ud; woke_calls++; }
 
 static void record(void *ud, int fd, int events)
 {
@@ -59,37 +59,37 @@ int main(void)
 
 	/* woke() runs once per wait, before any callback, even on a timeout. */
 	woke_calls = 0;
-	CHECK(loop_wait(l, 1, count_woke) == 0);
+	CHECK(loop_wait(l, 1, count_woke, NULL) == 0);
 	CHECK(woke_calls == 1);
 
 	/* Nothing ready: times out with 0. */
-	CHECK(loop_wait(l, 10, NULL) == 0);
+	CHECK(loop_wait(l, 10, NULL, NULL) == 0);
 	CHECK(sa.calls == 0 && sb.calls == 0);
 
 	/* Readable: only that callback runs, with LOOP_READ and its fd. */
 	CHECK(write(a[1], "x", 1) == 1);
-	CHECK(loop_wait(l, 100, NULL) == 1);
+	CHECK(loop_wait(l, 100, NULL, NULL) == 1);
 	CHECK(sa.calls == 1 && (sa.events & LOOP_READ) && sa.fd == a[0]);
 	CHECK(sb.calls == 0);
 
 	/* Level-triggered: unread data is reported again. */
-	CHECK(loop_wait(l, 100, NULL) == 1);
+	CHECK(loop_wait(l, 100, NULL, NULL) == 1);
 	CHECK(sa.calls == 2);
 
 	/* Mask 0 silences it; LOOP_WRITE reports writability. */
 	loop_set(l, a[0], 0);
-	CHECK(loop_wait(l, 10, NULL) == 0);
+	CHECK(loop_wait(l, 10, NULL, NULL) == 0);
 	CHECK(sa.calls == 2);
 	loop_set(l, a[0], LOOP_WRITE);
 	sa = (struct seen){ 0 };
-	CHECK(loop_wait(l, 100, NULL) == 1);
+	CHECK(loop_wait(l, 100, NULL, NULL) == 1);
 	CHECK(sa.calls == 1 && (sa.events & LOOP_WRITE) && !(sa.events & LOOP_READ));
 
 	/* Peer closed: reported as readable (EOF) or error, never lost. */
 	loop_set(l, a[0], LOOP_READ);
 	close(b[1]);
 	sa = sb = (struct seen){ 0 };
-	CHECK(loop_wait(l, 100, NULL) >= 1);
+	CHECK(loop_wait(l, 100, NULL, NULL) >= 1);
 	CHECK(sb.calls == 1 && (sb.events & (LOOP_READ | LOOP_ERROR)));
 
 	/* Both readable (a has a byte, b is at EOF); deletion inside a callback. */
@@ -102,7 +102,7 @@ int main(void)
 	del_fd[1] = b[0];
 	CHECK(loop_add(l, a[0], LOOP_READ, delete_second, &s1) == 0);
 	CHECK(loop_add(l, b[0], LOOP_READ, delete_first, &s2) == 0);
-	loop_wait(l, 100, NULL);
+	loop_wait(l, 100, NULL, NULL);
 	CHECK(s1.calls + s2.calls == 1);
 	/* Deleted descriptors can be added again; deleting twice is harmless. */
 	loop_del(l, a[0]);
