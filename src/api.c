@@ -12,19 +12,24 @@
 #include "log.h"
 #include "metrics.h"
 
-void api_init(struct api *a, const struct config *cfg, struct store *store,
-	      uint64_t started_mono_ms, api_health_fn health_extra)
+struct api *api_create(const struct config *cfg, struct store *store,
+		       uint64_t started_mono_ms, api_health_fn health_extra)
 {
+	struct api *a = calloc(1, sizeof *a);
+	if (!a)
+		return NULL;
 	a->cfg = cfg;
 	a->store = store;
 	a->started_mono_ms = started_mono_ms;
 	a->health_extra = health_extra;
 	buf_init(&a->body);
+	return a;
 }
 
 void api_free(struct api *a)
 {
 	buf_free(&a->body);
+	free(a);
 }
 
 static void session_free(void *app, void *session)

@@ -14,16 +14,12 @@
 /* Appends more members to the /health object (e.g. `,"consul":{...}`). */
 typedef void (*api_health_fn)(struct buf *b);
 
-struct api {
-	const struct config *cfg;
-	struct store *store;
-	uint64_t started_mono_ms;
-	struct buf body;              /* response body, reused by every request */
-	api_health_fn health_extra;   /* may be NULL */
-};
+struct api;
 
-void api_init(struct api *a, const struct config *cfg, struct store *store,
-	      uint64_t started_mono_ms, api_health_fn health_extra);
+/* The API over a configuration and a store (both must outlive it); NULL
+ * when out of memory. */
+struct api *api_create(const struct config *cfg, struct store *store,
+		       uint64_t started_mono_ms, api_health_fn health_extra);
 void api_free(struct api *a);
 struct http_handler api_handler(struct api *a);
 /* The parse-snowflake JSON for a decimal id under a layout (also `shardid

@@ -17,6 +17,15 @@
 #define KV_WAIT_MAX_MS    5000
 #define KV_RECHECK_MS     250
 
+/* The application: what the handlers share across requests. */
+struct api {
+	const struct config *cfg;
+	struct store *store;
+	uint64_t started_mono_ms;
+	struct buf body;              /* response body, reused by every request */
+	api_health_fn health_extra;   /* may be NULL */
+};
+
 /* A connection's state across the loop turns a parked request waits. */
 struct api_session {
 	int waiting;               /* 1 while a request of this connection is parked */

@@ -48,11 +48,55 @@ static int cmd_parse(const struct config *cfg, const char *id)
 	return rc == 0 ? 0 : 2;
 }
 
+/* The server: state, API, listener and Consul, until a signal. */
+static int serve(const struct config *cfg, const char *desc, uint64_t started)
+{
+	static struct store store;
+	char err[512];
+	log_info("msg=\"starting shardid %s\" %s", SHARDID_VERSION, desc);
+	int rc = store_open(&store, cfg->data_dir, cfg->shard_id, cfg->total_shards, &cfg->layout,
+			    cfg->machine_id, err, sizeof err);
+	if (rc != 0) {
+		log_error("msg=\"cannot open state\" data_dir=%s error=\"%s\"", cfg->data_dir, err);
+		return rc == -2 ? 2 : 1;   /* -2: the state belongs to another shard identity */
+	}
+	log_info("msg=\"state loaded\" data_dir=%s entities=%llu journal_bytes=%llu",
+		 cfg->data_dir, (unsigned long long)store.count,
+		 (unsigned long long)store_journal_bytes(&store));
+	/* Wake-ups for the next snowflake tick are sub-millisecond: the default
+	 * 50 us timer slack would cost a millisecond layout ~2% of its rate. */
+	prctl(PR_SET_TIMERSLACK, 1UL, 0UL, 0UL, 0UL);
+	metrics.shard_lock_held = 1;
+	struct api *api = api_create(cfg, &store, started, consul_health);
+	struct http_handler handler = api ? api_handler(api) : (struct http_handler){ 0 };
+	install_signals();
+	struct server *srv = api ? server_create(cfg, &handler, err, sizeof err) : NULL;
+	if (!srv) {
+		log_error("msg=\"cannot serve\" error=\"%s\"", api ? err : "out of memory");
+		store_close(&store);
+		return 1;
+	}
+	/* Shares the server's loop; its answers wake parked requests. */
+	if (consul_init(cfg, &store, server_loop(srv), server_wake_parked, srv, err, sizeof err) != 0) {
+		log_error("msg=\"cannot use Consul\" error=\"%s\"", err);
+		store_close(&store);
+		return 2;
+	}
+	server_on_tick(srv, consul_tick, NULL);
+	log_info("msg=\"serving\" addr=%s:%u startup_ms=%llu", cfg->bind_addr, cfg->port,
+		 (unsigned long long)(clock_mono_ms() - started));
+	server_run(srv, DRAIN_MS);
+	store_stop(&store);          /* nothing is handed out any more */
+	consul_shutdown(CONSUL_SHUTDOWN_MS);
+	store_close(&store);
+	api_free(api);
+	log_info("msg=\"stopped\"");
+	return 0;
+}
+
 int main(int argc, char **argv)
 {
 	static struct config cfg;
-	static struct store store;
-	static struct api api;
 	char err[512];
 	uint64_t started = clock_mono_ms();
 
@@ -92,44 +136,5 @@ int main(int argc, char **argv)
 		fprintf(stderr, "shardid: reidentify: %s\n", err);
 		return 2;
 	}
-	log_info("msg=\"starting shardid %s\" %s", SHARDID_VERSION, desc);
-
-	int rc = store_open(&store, cfg.data_dir, cfg.shard_id, cfg.total_shards, &cfg.layout,
-			    cfg.machine_id, err, sizeof err);
-	if (rc != 0) {
-		log_error("msg=\"cannot open state\" data_dir=%s error=\"%s\"", cfg.data_dir, err);
-		return rc == -2 ? 2 : 1;   /* -2: the state belongs to another shard identity */
-	}
-	log_info("msg=\"state loaded\" data_dir=%s entities=%llu journal_bytes=%llu",
-		 cfg.data_dir, (unsigned long long)store.count,
-		 (unsigned long long)store_journal_bytes(&store));
-	/* Wake-ups for the next snowflake tick are sub-millisecond: the default
-	 * 50 us timer slack would cost a millisecond layout ~2% of its rate. */
-	prctl(PR_SET_TIMERSLACK, 1UL, 0UL, 0UL, 0UL);
-	metrics.shard_lock_held = 1;
-	api_init(&api, &cfg, &store, started, consul_health);
-	struct http_handler handler = api_handler(&api);
-	install_signals();
-	struct server *srv = server_create(&cfg, &handler, err, sizeof err);
-	if (!srv) {
-		log_error("msg=\"cannot serve\" error=\"%s\"", err);
-		store_close(&store);
-		return 1;
-	}
-	/* Shares the server's loop; its answers wake parked requests. */
-	if (consul_init(&cfg, &store, server_loop(srv), server_wake_parked, srv, err, sizeof err) != 0) {
-		log_error("msg=\"cannot use Consul\" error=\"%s\"", err);
-		store_close(&store);
-		return 2;
-	}
-	server_on_tick(srv, consul_tick, NULL);
-	log_info("msg=\"serving\" addr=%s:%u startup_ms=%llu", cfg.bind_addr, cfg.port,
-		 (unsigned long long)(clock_mono_ms() - started));
-	server_run(srv, DRAIN_MS);
-	store_stop(&store);          /* nothing is handed out any more */
-	consul_shutdown(CONSUL_SHUTDOWN_MS);
-	store_close(&store);
-	api_free(&api);
-	log_info("msg=\"stopped\"");
-	return 0;
+	return serve(&cfg, desc, started);
 }
