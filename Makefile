@@ -6,7 +6,12 @@ BIN      := zig-out/bin/shardid
 SRC      := $(wildcard src/*.c) $(wildcard src/*.h) build.zig
 LIB_SRC  := $(filter-out src/main.c,$(wildcard src/*.c))
 UNIT     := $(patsubst tests/unit/%.c,build/unit/%,$(wildcard tests/unit/test_*.c))
-SAN      := -fsanitize=address,undefined -fno-omit-frame-pointer -fno-sanitize-recover=all
+UNIT_H   := $(wildcard tests/unit/*.h)
+# Sanitizer flags: scripts/sanitize-flags decides them for the fuzz scripts too.
+SAN      := $(shell scripts/sanitize-flags)
+ifeq ($(SAN),)
+$(error scripts/sanitize-flags printed no flags)
+endif
 CFLAGS_T := -std=c11 -D_GNU_SOURCE -DSHARDID_VERSION='"test"' -DSHARDID_TEST_HOOKS=1 \
             -Wall -Wextra -g -O1 -Isrc $(SAN)
 
@@ -20,16 +25,16 @@ run: $(BIN)
 	$(BIN)
 
 # Test build of the server: test hooks compiled in, sanitizers on.
-build/shardid-asan: $(SRC)
+build/shardid-asan: $(SRC) scripts/sanitize-flags
 	@mkdir -p build
 	$(CC) $(CFLAGS_T) -o $@ $(wildcard src/*.c)
 
-build/unit/%: tests/unit/%.c tests/unit/check.h $(LIB_SRC) $(wildcard src/*.h)
+build/unit/%: tests/unit/%.c $(UNIT_H) $(LIB_SRC) $(wildcard src/*.h) scripts/sanitize-flags
 	@mkdir -p build/unit
 	$(CC) $(CFLAGS_T) -Itests/unit -o $@ $< $(LIB_SRC)
 
 # The loop test runs again against the portable poll(2) backend.
-build/unit/test_loop_poll: tests/unit/test_loop.c tests/unit/check.h $(LIB_SRC) $(wildcard src/*.h)
+build/unit/test_loop_poll: tests/unit/test_loop.c $(UNIT_H) $(LIB_SRC) $(wildcard src/*.h) scripts/sanitize-flags
 	@mkdir -p build/unit
 	$(CC) $(CFLAGS_T) -DSHARDID_LOOP_POLL -Itests/unit -o $@ $< $(LIB_SRC)
 
