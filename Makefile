@@ -61,7 +61,9 @@ test:
 
 FUZZ_SECONDS ?= 60
 
+# The benchmark installs nothing itself: bench-deps adds its tools when missing.
 bench: $(BIN)
+	@scripts/bench-deps
 	scripts/bench
 
 clean:
