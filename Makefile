@@ -18,8 +18,11 @@ CFLAGS_T := -std=c11 -D_GNU_SOURCE -DSHARDID_VERSION='"test"' -DSHARDID_TEST_HOO
 .PHONY: all run test unit asan blackbox bench fuzz fuzz-replay clean
 all: $(BIN)
 
+# zig installs a cached binary with its old time stamp: touch it, or make
+# would run zig again on every call after a change that left the binary alone.
 $(BIN): $(SRC)
 	$(ZIG) build
+	@touch $@
 
 run: $(BIN)
 	$(BIN)
