@@ -1,15 +1,74 @@
-// Builds the fully static shardid binary for x86_64-linux-musl with zig cc.
+// Builds the fully static shardid binary for x86_64-linux-musl with zig cc;
+// `zig build test` builds and runs the C unit tests (tests/unit) the same way.
 const std = @import("std");
 
+const Heat = enum { hot, cold };
+
+// Every src/*.c file, one line each. Cold files (start-up, configuration,
+// Consul, logging, metrics) are optimised for size, hot ones (the request
+// path, idtype.c's entity-name check included) for speed: the binary stays
+// small without slowing IDs. build() stops when a src/*.c file is missing
+// here, so a new file cannot be left out of the binary silently.
+const sources = [_]struct { []const u8, Heat }{
+    .{ "api.c", .hot },
+    .{ "clock.c", .hot },
+    .{ "config.c", .cold },
+    .{ "conn.c", .hot },
+    .{ "consul.c", .cold },
+    .{ "consul_core.c", .cold },
+    .{ "crc32c.c", .hot },
+    .{ "gate.c", .hot },
+    .{ "http_client.c", .cold },
+    .{ "http_parse.c", .hot },
+    .{ "http_resp.c", .hot },
+    .{ "http_response.c", .cold },
+    .{ "idtype.c", .hot },
+    .{ "journal.c", .hot },
+    .{ "jrec.c", .hot },
+    .{ "json.c", .hot },
+    .{ "log.c", .cold },
+    .{ "loop_epoll.c", .hot },
+    .{ "loop_poll.c", .hot },
+    .{ "main.c", .cold },
+    .{ "metrics.c", .cold },
+    .{ "reidentify.c", .cold },
+    .{ "seq.c", .hot },
+    .{ "server.c", .hot },
+    .{ "shard_kv.c", .cold },
+    .{ "snowflake.c", .hot },
+    .{ "store.c", .hot },
+    .{ "store_kv.c", .cold },
+    .{ "uuid.c", .hot },
+};
+
 pub fn build(b: *std.Build) void {
+    checkSources(b);
+
     const target = b.standardTargetOptions(.{
         .default_target = .{ .cpu_arch = .x86_64, .os_tag = .linux, .abi = .musl },
     });
-    // Release by default (plain `zig build` would mean Debug); C code also gets
-    // -O2 and the hardening flags below.
+    // Release by default (plain `zig build` would mean Debug).
     const optimize = b.option(std.builtin.OptimizeMode, "optimize", "optimization mode") orelse .ReleaseFast;
-    const version = b.option([]const u8, "version", "version string") orelse "0.1.0";
+    // Without -Dversion the C side's fallback (src/version.h) names the build.
+    const version = b.option([]const u8, "version", "version string (default: src/version.h's)");
     const test_hooks = b.option(bool, "test-hooks", "compile test-only hooks (never in releases)") orelse false;
+
+    const base_flags = [_][]const u8{
+        "-std=c11",
+        "-D_GNU_SOURCE",
+        "-Wall",
+        "-Wextra",
+        "-Werror",
+        "-fno-sanitize=undefined", // zig cc's default UBSan traps bloat the binary; ASan+UBSan builds run in make unit
+        "-fstack-protector-strong",
+        "-ffunction-sections",
+        "-fdata-sections",
+    };
+
+    var flags = std.ArrayList([]const u8).init(b.allocator);
+    flags.appendSlice(&base_flags) catch @panic("oom");
+    if (version) |v| flags.append(b.fmt("-DSHARDID_VERSION=\"{s}\"", .{v})) catch @panic("oom");
+    if (test_hooks) flags.append("-DSHARDID_TEST_HOOKS=1") catch @panic("oom");
 
     const exe = b.addExecutable(.{
         .name = "shardid",
@@ -17,54 +76,103 @@ pub fn build(b: *std.Build) void {
         .optimize = optimize,
         .linkage = .static,
     });
-    exe.linkLibC();
+    exe.root_module.strip = true;
+    addSources(b, exe, flags.items, true);
+    exe.link_gc_sections = true;
+    b.installArtifact(exe);
 
-    var flags = std.ArrayList([]const u8).init(b.allocator);
-    flags.appendSlice(&.{
-        "-std=c11",
-        "-D_GNU_SOURCE",
-        "-Wall",
-        "-Wextra",
-        "-Werror",
-        "-O2",
-        "-fno-sanitize=undefined", // zig cc's default UBSan traps bloat the binary; ASan+UBSan builds run in make test
-        "-fstack-protector-strong",
-        "-ffunction-sections",
-        "-fdata-sections",
-    }) catch @panic("oom");
-    flags.append(b.fmt("-DSHARDID_VERSION=\"{s}\"", .{version})) catch @panic("oom");
-    if (test_hooks) flags.append("-DSHARDID_TEST_HOOKS=1") catch @panic("oom");
-
-    var dir = std.fs.cwd().openDir("src", .{ .iterate = true }) catch @panic("no src/");
-    defer dir.close();
-    var it = dir.iterate();
-    var files = std.ArrayList([]const u8).init(b.allocator);
-    while (it.next() catch @panic("readdir")) |entry| {
-        if (entry.kind == .file and std.mem.endsWith(u8, entry.name, ".c"))
-            files.append(b.dupe(entry.name)) catch @panic("oom");
+    // Unit tests: each tests/unit/test_*.c against every src/*.c but main.c,
+    // with the test hooks; test_loop.c again on the poll(2) backend. No
+    // sanitizers here: `make unit` is the ASan+UBSan build of the same tests.
+    const test_step = b.step("test", "build and run the C unit tests (tests/unit/test_*.c)");
+    var test_flags = std.ArrayList([]const u8).init(b.allocator);
+    test_flags.appendSlice(&base_flags) catch @panic("oom");
+    test_flags.appendSlice(&.{ "-DSHARDID_VERSION=\"test\"", "-DSHARDID_TEST_HOOKS=1" }) catch @panic("oom");
+    var poll_flags = std.ArrayList([]const u8).init(b.allocator);
+    poll_flags.appendSlice(test_flags.items) catch @panic("oom");
+    poll_flags.append("-DSHARDID_LOOP_POLL") catch @panic("oom");
+    for (listDir(b, "tests/unit", "test_", ".c")) |file| {
+        const name = file[0 .. file.len - 2];
+        addUnitTest(b, test_step, target, optimize, name, file, test_flags.items);
+        if (std.mem.eql(u8, name, "test_loop"))
+            addUnitTest(b, test_step, target, optimize, "test_loop_poll", file, poll_flags.items);
     }
-    std.mem.sort([]const u8, files.items, {}, struct {
-        fn lt(_: void, a: []const u8, c: []const u8) bool {
-            return std.mem.lessThan(u8, a, c);
-        }
-    }.lt);
-    // Start-up, configuration and Consul code is optimised for size, the
-    // request path (idtype.c's entity-name check included) for speed: the
-    // binary stays small without slowing IDs.
-    const cold = [_][]const u8{ "config.c", "consul.c", "consul_core.c", "shard_kv.c", "store_kv.c", "http_client.c", "http_response.c", "log.c", "main.c", "metrics.c" };
+}
+
+// Adds the table's files to c: hot ones in its root module, where the optimize
+// mode decides (ReleaseFast: zig cc's -O2), cold ones in a module of their
+// own built ReleaseSmall (-Os) when c is ReleaseFast; Debug, ReleaseSafe and
+// ReleaseSmall builds compile every file in their own mode.
+fn addSources(b: *std.Build, c: *std.Build.Step.Compile, flags: []const []const u8, with_main: bool) void {
+    const root = c.root_module;
+    root.link_libc = true;
+    const cold = b.createModule(.{
+        .target = root.resolved_target,
+        .optimize = if (root.optimize == .ReleaseFast) .ReleaseSmall else root.optimize,
+        .strip = root.strip,
+        .link_libc = true,
+    });
     var hot_files = std.ArrayList([]const u8).init(b.allocator);
     var cold_files = std.ArrayList([]const u8).init(b.allocator);
-    for (files.items) |name| {
-        var is_cold = false;
-        for (cold) |c| is_cold = is_cold or std.mem.eql(u8, name, c);
-        (if (is_cold) &cold_files else &hot_files).append(name) catch @panic("oom");
+    for (sources) |s| {
+        if (!with_main and std.mem.eql(u8, s[0], "main.c")) continue;
+        (if (s[1] == .cold) &cold_files else &hot_files).append(s[0]) catch @panic("oom");
     }
-    var cold_flags = std.ArrayList([]const u8).init(b.allocator);
-    cold_flags.appendSlice(flags.items) catch @panic("oom");
-    cold_flags.append("-Os") catch @panic("oom");
-    exe.addCSourceFiles(.{ .root = b.path("src"), .files = hot_files.items, .flags = flags.items });
-    exe.addCSourceFiles(.{ .root = b.path("src"), .files = cold_files.items, .flags = cold_flags.items });
-    exe.link_gc_sections = true;
-    exe.root_module.strip = true;
-    b.installArtifact(exe);
+    root.addCSourceFiles(.{ .root = b.path("src"), .files = hot_files.items, .flags = flags });
+    cold.addCSourceFiles(.{ .root = b.path("src"), .files = cold_files.items, .flags = flags });
+    root.addImport("cold", cold);
+}
+
+fn addUnitTest(b: *std.Build, step: *std.Build.Step, target: std.Build.ResolvedTarget, optimize: std.builtin.OptimizeMode, name: []const u8, file: []const u8, flags: []const []const u8) void {
+    const t = b.addExecutable(.{ .name = name, .target = target, .optimize = optimize, .linkage = .static });
+    t.addCSourceFile(.{ .file = b.path(b.fmt("tests/unit/{s}", .{file})), .flags = flags });
+    addSources(b, t, flags, false);
+    t.root_module.addIncludePath(b.path("src"));
+    t.root_module.addIncludePath(b.path("tests/unit"));
+    step.dependOn(&b.addRunArtifact(t).step);
+}
+
+// The build stops unless the table above and src/*.c name the same files.
+fn checkSources(b: *std.Build) void {
+    var ok = true;
+    for (listDir(b, "src", "", ".c")) |file| {
+        for (sources) |s| {
+            if (std.mem.eql(u8, s[0], file)) break;
+        } else {
+            std.debug.print("build.zig: src/{s} is not in the source table: add a line `.{{ \"{s}\", .hot }},` (or .cold) to `sources`\n", .{ file, file });
+            ok = false;
+        }
+    }
+    for (sources, 0..) |s, i| {
+        b.build_root.handle.access(b.fmt("src/{s}", .{s[0]}), .{}) catch {
+            std.debug.print("build.zig: `sources` lists src/{s}, which does not exist\n", .{s[0]});
+            ok = false;
+        };
+        for (sources[0..i]) |t| {
+            if (std.mem.eql(u8, s[0], t[0])) {
+                std.debug.print("build.zig: `sources` lists src/{s} twice\n", .{s[0]});
+                ok = false;
+            }
+        }
+    }
+    if (!ok) std.process.exit(1);
+}
+
+// The sorted names of the files PREFIX*SUFFIX in the build root's directory sub.
+fn listDir(b: *std.Build, sub: []const u8, prefix: []const u8, suffix: []const u8) []const []const u8 {
+    var dir = b.build_root.handle.openDir(sub, .{ .iterate = true }) catch |e|
+        std.debug.panic("build.zig: cannot open {s}: {s}", .{ sub, @errorName(e) });
+    defer dir.close();
+    var names = std.ArrayList([]const u8).init(b.allocator);
+    var it = dir.iterate();
+    while (it.next() catch |e| std.debug.panic("build.zig: reading {s}: {s}", .{ sub, @errorName(e) })) |entry| {
+        if (entry.kind == .file and std.mem.startsWith(u8, entry.name, prefix) and std.mem.endsWith(u8, entry.name, suffix))
+            names.append(b.dupe(entry.name)) catch @panic("oom");
+    }
+    std.mem.sort([]const u8, names.items, {}, struct {
+        fn lt(_: void, x: []const u8, y: []const u8) bool {
+            return std.mem.lessThan(u8, x, y);
+        }
+    }.lt);
+    return names.items;
 }
