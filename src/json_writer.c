@@ -1,13 +1,20 @@
 #include "json_writer.h"
 
-struct buf *jw_value(struct jw *w, const char *key)
+struct buf *jw_member(struct jw *w, const char *key, size_t n)
 {
 	uint32_t bit = 1u << w->depth;
+	if (buf_reserve(w->b, n + 4) < 0)
+		return w->b;
+	char *p = w->b->data + w->b->len;
 	if (w->has_member & bit)
-		buf_putc(w->b, ',');
+		*p++ = ',';
 	w->has_member |= bit;
-	if (key)
-		json_key(w->b, key);
+	*p++ = '"';
+	memcpy(p, key, n);
+	p += n;
+	*p++ = '"';
+	*p++ = ':';
+	w->b->len = (size_t)(p - w->b->data);
 	return w->b;
 }
 
@@ -42,42 +49,4 @@ void jw_close(struct jw *w)
 	}
 	buf_putc(w->b, w->is_array & (1u << w->depth) ? ']' : '}');
 	w->depth--;
-}
-
-void jw_u64(struct jw *w, const char *key, uint64_t v)
-{
-	buf_u64(jw_value(w, key), v);
-}
-
-void jw_u64_str(struct jw *w, const char *key, uint64_t v)
-{
-	json_u64_str(jw_value(w, key), v);
-}
-
-void jw_str(struct jw *w, const char *key, const char *s, size_t n)
-{
-	json_str(jw_value(w, key), s, n);
-}
-
-void jw_cstr(struct jw *w, const char *key, const char *s)
-{
-	json_cstr(jw_value(w, key), s);
-}
-
-void jw_null(struct jw *w, const char *key)
-{
-	buf_append(jw_value(w, key), "null", 4);
-}
-
-void jw_bool(struct jw *w, const char *key, int v)
-{
-	if (v)
-		buf_append(jw_value(w, key), "true", 4);
-	else
-		buf_append(jw_value(w, key), "false", 5);
-}
-
-void jw_raw(struct jw *w, const char *key, const char *json, size_t n)
-{
-	buf_append(jw_value(w, key), json, n);
 }

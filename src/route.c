@@ -7,28 +7,29 @@
 
 #define M(m) (1u << HTTP_##m)
 #define READ (M(GET) | M(HEAD))
+#define R(id, path, segment, methods, handler) { id, path, sizeof path - 1, segment, methods, handler }
 
 /* Indexed by route id; matched in this order. */
 static const struct route routes[ROUTE_COUNT] = {
-	[ROUTE_HEALTH]     = { ROUTE_HEALTH, "/health", 0, READ, api_health },
-	[ROUTE_SHARD_INFO] = { ROUTE_SHARD_INFO, "/shard-info", 0, READ, api_shard_info },
-	[ROUTE_NEXT_ID]    = { ROUTE_NEXT_ID, "/api/next-id", 1, READ, api_next_id },
-	[ROUTE_NEXT_BATCH] = { ROUTE_NEXT_BATCH, "/api/next-batch", 1, READ, api_next_batch },
-	[ROUTE_STATUS]     = { ROUTE_STATUS, "/api/status", 1, READ, api_status },
-	[ROUTE_LIST]       = { ROUTE_LIST, "/api/list", 0, READ, api_list },
-	[ROUTE_TYPES]      = { ROUTE_TYPES, "/api/types", 0, READ, api_types },
-	[ROUTE_INIT]       = { ROUTE_INIT, "/api/init", 1, M(POST), api_init_entity },
-	[ROUTE_RESET]      = { ROUTE_RESET, "/api/reset", 1, M(PUT), api_reset_entity },
-	[ROUTE_DELETE]     = { ROUTE_DELETE, "/api/entity", 1, M(DELETE), api_delete_entity },
-	[ROUTE_PARSE]      = { ROUTE_PARSE, "/api/parse-snowflake", 1, READ, api_parse_snowflake },
-	[ROUTE_METRICS]    = { ROUTE_METRICS, "/metrics", 0, READ, api_metrics },
-	[ROUTE_UNMATCHED]  = { ROUTE_UNMATCHED, "unmatched", 0, 0, NULL },
+	[ROUTE_HEALTH]     = R(ROUTE_HEALTH, "/health", 0, READ, api_health ),
+	[ROUTE_SHARD_INFO] = R(ROUTE_SHARD_INFO, "/shard-info", 0, READ, api_shard_info ),
+	[ROUTE_NEXT_ID]    = R(ROUTE_NEXT_ID, "/api/next-id", 1, READ, api_next_id ),
+	[ROUTE_NEXT_BATCH] = R(ROUTE_NEXT_BATCH, "/api/next-batch", 1, READ, api_next_batch ),
+	[ROUTE_STATUS]     = R(ROUTE_STATUS, "/api/status", 1, READ, api_status ),
+	[ROUTE_LIST]       = R(ROUTE_LIST, "/api/list", 0, READ, api_list ),
+	[ROUTE_TYPES]      = R(ROUTE_TYPES, "/api/types", 0, READ, api_types ),
+	[ROUTE_INIT]       = R(ROUTE_INIT, "/api/init", 1, M(POST), api_init_entity ),
+	[ROUTE_RESET]      = R(ROUTE_RESET, "/api/reset", 1, M(PUT), api_reset_entity ),
+	[ROUTE_DELETE]     = R(ROUTE_DELETE, "/api/entity", 1, M(DELETE), api_delete_entity ),
+	[ROUTE_PARSE]      = R(ROUTE_PARSE, "/api/parse-snowflake", 1, READ, api_parse_snowflake ),
+	[ROUTE_METRICS]    = R(ROUTE_METRICS, "/metrics", 0, READ, api_metrics ),
+	[ROUTE_UNMATCHED]  = R(ROUTE_UNMATCHED, "unmatched", 0, 0, NULL ),
 };
 
 const struct route *route_match(const char *path, size_t len, const char **seg, size_t *seg_len)
 {
 	for (const struct route *r = routes; r < routes + ROUTE_COUNT; r++) {
-		size_t pl = strlen(r->path);
+		size_t pl = r->path_len;
 		if (!r->handler || len < pl || memcmp(path, r->path, pl) != 0)
 			continue;
 		if (!r->segment) {

@@ -17,7 +17,8 @@ typedef int (*route_handler)(struct api_ctx *x);
 struct route {
 	enum route_id id;
 	const char *path;         /* exact path; with `segment`, the part before "/{segment}" */
-	int segment;              /* one more path segment follows (an entity name or an id) */
+	unsigned char path_len;
+	unsigned char segment;              /* one more path segment follows (an entity name or an id) */
 	unsigned methods;         /* bit (1 << enum http_method) per accepted method */
 	route_handler handler;
 };
