@@ -9,6 +9,7 @@
 #include <string.h>
 #include <unistd.h>
 
+#include "http_lex.h"
 #include "log.h"
 #include "metrics.h"
 #include "shard_kv.h"
@@ -207,7 +208,7 @@ static int next_sync(struct consul_core *c, uint64_t mono, struct consul_req *r)
 		} else if (c->page == -1) {
 			req(r, CONSUL_READ_FENCE, "GET", NULL, "/v1/kv/%sfence?consistent", c->prefix, "");
 		} else {
-			char hex[2] = { "0123456789abcdef"[c->page & 15], 0 };
+			char hex[2] = { lex_hexdigit(c->page), 0 };
 			req(r, CONSUL_READ_PAGE, "GET", NULL, "/v1/kv/%se/%s?recurse&consistent", c->prefix, hex);
 		}
 		return 1;

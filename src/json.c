@@ -1,5 +1,6 @@
 /* JSON emitter over a growable buffer, and a strict reader for flat objects. */
 #include "json.h"
+#include "http_lex.h"
 
 #include <stdarg.h>
 #include <stdio.h>
@@ -42,7 +43,6 @@ static const unsigned char json_esc[256] = {
 
 void json_str(struct buf *b, const char *s, size_t n)
 {
-	static const char hex[] = "0123456789abcdef";
 	const unsigned char *p = (const unsigned char *)s;
 	size_t run = 0;   /* start of the pending unescaped run */
 
@@ -55,7 +55,7 @@ void json_str(struct buf *b, const char *s, size_t n)
 		buf_append(b, s + run, i - run);
 		run = i + 1;
 		if (e == 'u') {
-			char u[6] = { '\\', 'u', '0', '0', hex[p[i] >> 4], hex[p[i] & 15] };
+			char u[6] = { '\\', 'u', '0', '0', lex_hexdigit(p[i] >> 4), lex_hexdigit(p[i]) };
 			buf_append(b, u, sizeof u);
 		} else {
 			char two[2] = { '\\', (char)e };
@@ -136,12 +136,10 @@ static int json_hex4(const unsigned char *p, unsigned *out)
 {
 	unsigned v = 0;
 	for (int i = 0; i < 4; i++) {
-		unsigned c = p[i], d;
-		if (c >= '0' && c <= '9') d = c - '0';
-		else if (c >= 'a' && c <= 'f') d = c - 'a' + 10;
-		else if (c >= 'A' && c <= 'F') d = c - 'A' + 10;
-		else return -1;
-		v = v << 4 | d;
+		int d = lex_hexval(p[i]);
+		if (d < 0)
+			return -1;
+		v = v << 4 | (unsigned)d;
 	}
 	*out = v;
 	return 0;

@@ -1,6 +1,7 @@
 /* logfmt lines on stderr, one write(2) per line so concurrent writers
  * (and a supervisor reading the pipe) never see interleaved halves. */
 #include "log.h"
+#include "http_lex.h"
 
 #include <errno.h>
 #include <stdarg.h>
@@ -83,7 +84,6 @@ void log_at(int level, const char *fmt, ...)
 
 void log_quote(char *out, size_t cap, const char *s, size_t n)
 {
-	static const char hex[] = "0123456789abcdef";
 	size_t o = 0;
 	if (cap < 3) {
 		if (cap)
@@ -101,8 +101,8 @@ void log_quote(char *out, size_t cap, const char *s, size_t n)
 		} else if (ch < 0x20 || ch >= 0x7f) {
 			tmp[k++] = '\\';
 			tmp[k++] = 'x';
-			tmp[k++] = hex[ch >> 4];
-			tmp[k++] = hex[ch & 15];
+			tmp[k++] = lex_hexdigit(ch >> 4);
+			tmp[k++] = lex_hexdigit(ch);
 		} else {
 			tmp[k++] = (char)ch;
 		}
