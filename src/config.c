@@ -3,13 +3,13 @@
  * variable, the value and the accepted range, never a silent default. */
 #include "config.h"
 #include "log.h"
+#include "url.h"
 
 #include <arpa/inet.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <strings.h>
 #include <time.h>
 
 #include "version.h"
@@ -195,36 +195,6 @@ static enum config_result config_token(struct config_ctx *x, enum config_opt o, 
 	return CONFIG_OK;
 }
 
-/* http://host[:port][/prefix]; NULL when fine, else why not. */
-static const char *config_consul_url_problem(const char *u)
-{
-	static const char shape[] = "expected http://host[:port][/prefix]";
-	if (strncasecmp(u, "https://", 8) == 0)
-		return "https is not supported: use an http:// agent address";
-	if (strncasecmp(u, "http://", 7) != 0)
-		return shape;
-	const char *p = u + 7, *host = p;
-	while ((*p >= 'a' && *p <= 'z') || (*p >= 'A' && *p <= 'Z') ||
-	       (*p >= '0' && *p <= '9') || *p == '.' || *p == '-' || *p == '_')
-		p++;
-	if (p == host)
-		return "missing host: expected http://host[:port][/prefix]";
-	if (*p == ':') {
-		const char *port = ++p;
-		unsigned long v = 0;
-		while (*p >= '0' && *p <= '9' && p - port < 6)
-			v = v * 10 + (unsigned long)(*p++ - '0');
-		if (p == port || v < 1 || v > 65535 || (*p >= '0' && *p <= '9'))
-			return "bad port: expected http://host[:port][/prefix] with port 1..65535";
-	}
-	if (*p && *p != '/')
-		return shape;
-	for (; *p; p++)
-		if (*p <= 0x20 || *p >= 0x7F || *p == '?' || *p == '#')
-			return "bad character in the path prefix: expected http://host[:port][/prefix]";
-	return NULL;
-}
-
 /* Switches: 1/true or 0/false (a bare flag already became "1"). */
 static enum config_result config_bool(struct config_ctx *x, enum config_opt o, int *out)
 {
@@ -316,9 +286,9 @@ static enum config_result config_validate(struct config_ctx *x, struct config *c
 	c->max_conns = (unsigned)v;
 
 	TRY(config_str(x, OPT_CONSUL_URL, "", c->consul_url, sizeof c->consul_url));
-	const char *problem = c->consul_url[0] ? config_consul_url_problem(c->consul_url) : NULL;
-	if (problem)
-		return config_bad(x, OPT_CONSUL_URL, "is invalid: %s", problem);
+	struct url url;
+	if (c->consul_url[0] && url_parse(c->consul_url, &url, why, sizeof why) != 0)
+		return config_bad(x, OPT_CONSUL_URL, "is invalid: %s", why);
 	TRY(config_token(x, OPT_CONSUL_TOKEN, c->consul_token, sizeof c->consul_token));
 
 	TRY(config_str(x, OPT_SERVICE, "shardid", c->service_name, sizeof c->service_name));

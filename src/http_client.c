@@ -13,11 +13,11 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <strings.h>
 #include <unistd.h>
 
 #include "clock.h"
 #include "http_parse.h"
+#include "url.h"
 
 #include "version.h"
 
@@ -25,11 +25,17 @@ enum { ST_IDLE, ST_CONNECTING, ST_SENDING, ST_RECEIVING };
 
 int http_client_init(struct http_client *c, const char *url, char *err, size_t errlen)
 {
+	struct url u;
+	char why[160];
 	memset(c, 0, sizeof *c);
 	c->fd = -1;
-	if (http_client_parse_url(url, c->host, sizeof c->host, &c->port, c->prefix,
-				  sizeof c->prefix, err, errlen) != 0)
+	if (url_parse(url, &u, why, sizeof why) != 0) {
+		snprintf(err, errlen, "%s: %s", url, why);
 		return -1;
+	}
+	snprintf(c->host, sizeof c->host, "%s", u.host);
+	snprintf(c->prefix, sizeof c->prefix, "%s", u.prefix);
+	c->port = u.port;
 	if (c->port == 80)
 		snprintf(c->host_header, sizeof c->host_header, "%s", c->host);
 	else

@@ -2,10 +2,7 @@
  * after every read, like the request parser. */
 #include "http_response.h"
 
-#include <stdio.h>
-#include <stdlib.h>
 #include <string.h>
-#include <strings.h>
 
 /* Content-Length: 1*DIGIT, at most 18 digits (no overflow); -1 otherwise. */
 static long long parse_length(const char *v, size_t n)
@@ -313,60 +310,4 @@ const struct http_header *http_response_header(const struct http_response *res, 
 		if (lex_ieq_lc(res->headers[i].name, res->headers[i].name_len, name))
 			return &res->headers[i];
 	return NULL;
-}
-
-int http_client_parse_url(const char *url, char *host, size_t host_cap, unsigned *port,
-			  char *prefix, size_t prefix_cap, char *err, size_t errlen)
-{
-	if (strncasecmp(url, "https://", 8) == 0) {
-		snprintf(err, errlen, "https is not supported in %s: expected an http:// agent address", url);
-		return -1;
-	}
-	if (strncasecmp(url, "http://", 7) != 0) {
-		snprintf(err, errlen, "%s is not an http:// URL: expected http://host[:port][/prefix]", url);
-		return -1;
-	}
-	const char *p = url + 7, *h = p;
-	while ((*p >= 'a' && *p <= 'z') || (*p >= 'A' && *p <= 'Z') || (*p >= '0' && *p <= '9') ||
-	       *p == '.' || *p == '-' || *p == '_')
-		p++;
-	if (p == h || (size_t)(p - h) >= host_cap) {
-		snprintf(err, errlen, "%s: missing or over-long host: expected http://host[:port][/prefix]", url);
-		return -1;
-	}
-	memcpy(host, h, (size_t)(p - h));
-	host[p - h] = '\0';
-	*port = 80;
-	if (*p == ':') {
-		unsigned long v = 0;
-		const char *d = ++p;
-		while (*p >= '0' && *p <= '9' && p - d < 6)
-			v = v * 10 + (unsigned long)(*p++ - '0');
-		if (p == d || v < 1 || v > 65535 || (*p >= '0' && *p <= '9')) {
-			snprintf(err, errlen, "%s: bad port: expected 1..65535", url);
-			return -1;
-		}
-		*port = (unsigned)v;
-	}
-	if (*p && *p != '/') {
-		snprintf(err, errlen, "%s: unexpected '%c' after the host: expected http://host[:port][/prefix]", url, *p);
-		return -1;
-	}
-	size_t n = strlen(p);
-	while (n > 0 && p[n - 1] == '/')
-		n--;
-	for (size_t i = 0; i < n; i++) {
-		unsigned char c = (unsigned char)p[i];
-		if (c <= 0x20 || c >= 0x7F || c == '?' || c == '#') {
-			snprintf(err, errlen, "%s: bad character in the path prefix", url);
-			return -1;
-		}
-	}
-	if (n >= prefix_cap) {
-		snprintf(err, errlen, "%s: path prefix longer than %zu bytes", url, prefix_cap - 1);
-		return -1;
-	}
-	memcpy(prefix, p, n);
-	prefix[n] = '\0';
-	return 0;
 }
