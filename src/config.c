@@ -2,6 +2,7 @@
  * Everything is validated up front: a bad value is an error that names the
  * variable, the value and the accepted range, never a silent default. */
 #include "config.h"
+#include "clock.h"
 #include "log.h"
 #include "url.h"
 
@@ -10,7 +11,6 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <time.h>
 
 #include "version.h"
 
@@ -461,22 +461,19 @@ static void config_ku(struct config_line *l, const char *key, uint64_t v)
 }
 
 /* ISO-8601 UTC to the second; custom layouts can reach past year 9999. */
-static void config_iso(uint64_t ms, char *out, size_t n)
+static void config_iso(uint64_t ms, char out[32])
 {
-	struct tm tm;
-	time_t secs = (time_t)(ms / 1000);
-	if (ms / 1000 > 253402300799ull || !gmtime_r(&secs, &tm)) {
-		snprintf(out, n, "after-9999-12-31");
-		return;
-	}
-	strftime(out, n, "%Y-%m-%dT%H:%M:%SZ", &tm);
+	if (ms / 1000 > 253402300799ull)
+		snprintf(out, 32, "after-9999-12-31");
+	else
+		clock_iso8601_prec(ms, 0, out);
 }
 
 void config_describe(const struct config *c, char *out, size_t outlen)
 {
 	static const char *const levels[] = { "error", "warn", "info", "debug" };
 	struct config_line l = { out, outlen, 0 };
-	char date[40];
+	char date[32];
 	if (outlen)
 		out[0] = '\0';
 
@@ -490,11 +487,11 @@ void config_describe(const struct config *c, char *out, size_t outlen)
 	config_ku(&l, "seq_bits", c->layout.seq_bits);
 	config_ku(&l, "machine_bits", c->layout.machine_bits);
 	config_ku(&l, "unit_ms", c->layout.unit_ms);
-	config_iso(c->layout.epoch_ms, date, sizeof date);
+	config_iso(c->layout.epoch_ms, date);
 	config_kv(&l, "epoch", date);
 	config_ku(&l, "machine_id", c->machine_id);
 	config_ku(&l, "max_ids_per_second", sf_max_ids_per_second(&c->layout));
-	config_iso(sf_exhausts_at_ms(&c->layout), date, sizeof date);
+	config_iso(sf_exhausts_at_ms(&c->layout), date);
 	config_kv(&l, "exhausts_at", date);
 	config_kv(&l, "default_type", id_type_name(c->default_type));
 	config_ku(&l, "max_batch", c->max_batch);

@@ -1,6 +1,7 @@
 /* logfmt lines on stderr, one write(2) per line so concurrent writers
  * (and a supervisor reading the pipe) never see interleaved halves. */
 #include "log.h"
+#include "clock.h"
 #include "http_lex.h"
 
 #include <errno.h>
@@ -40,14 +41,13 @@ void log_at(int level, const char *fmt, ...)
 
 	/* Callers often log right before inspecting errno themselves. */
 	int saved_errno = errno;
+	/* The real wall clock, not clock_wall_ms: logs show the time even in
+	 * test builds whose ID clock is shifted. */
 	struct timespec ts;
-	struct tm tm;
+	char when[32];
 	clock_gettime(CLOCK_REALTIME, &ts);
-	if (!gmtime_r(&ts.tv_sec, &tm))
-		memset(&tm, 0, sizeof tm);
-	int n = snprintf(line, body_max, "ts=%04d-%02d-%02dT%02d:%02d:%02d.%03ldZ level=%s ",
-			 tm.tm_year + 1900, tm.tm_mon + 1, tm.tm_mday, tm.tm_hour,
-			 tm.tm_min, tm.tm_sec, ts.tv_nsec / 1000000L, log_names[level]);
+	clock_iso8601((uint64_t)ts.tv_sec * 1000 + (uint64_t)ts.tv_nsec / 1000000, when);
+	int n = snprintf(line, body_max, "ts=%s level=%s ", when, log_names[level]);
 	if (n < 0)
 		n = 0;
 
