@@ -99,7 +99,9 @@ static const char *config_name(const struct config_ctx *x, enum config_opt o, ch
 }
 
 /* The value as it may appear in a message: control bytes and non-ASCII
- * become '?', very long values are cut, so the error line stays one line. */
+ * become '?', very long values are cut, so the error line stays one line.
+ * Replacement, not log_quote's escapes: the message is composed around it
+ * and read by a person as typed. */
 static const char *config_show(const char *v, char *tmp, size_t n)
 {
 	size_t i = 0, max = n - 4;
@@ -455,31 +457,13 @@ static void config_put(struct config_line *l, const char *s, size_t n)
 /* key=value, quoting the value the logfmt way when it needs it. */
 static void config_kv(struct config_line *l, const char *key, const char *val)
 {
-	int quote = !*val;
-	for (const char *p = val; *p; p++)
-		if (*p <= ' ' || *p == '"' || *p == '=' || *p == '\\' || *p >= 0x7F)
-			quote = 1;
+	char v[2 + 4 * sizeof ((struct config *)0)->data_dir];   /* every byte as \xNN */
+	log_value(v, sizeof v, val, strlen(val));
 	if (l->len)
 		config_put(l, " ", 1);
 	config_put(l, key, strlen(key));
 	config_put(l, "=", 1);
-	if (!quote) {
-		config_put(l, val, strlen(val));
-		return;
-	}
-	config_put(l, "\"", 1);
-	for (const char *p = val; *p; p++) {
-		unsigned char ch = (unsigned char)*p;
-		if (ch == '"' || ch == '\\') {
-			char e[2] = { '\\', (char)ch };
-			config_put(l, e, 2);
-		} else if (ch < 0x20 || ch == 0x7F) {
-			config_put(l, "?", 1);
-		} else {
-			config_put(l, p, 1);
-		}
-	}
-	config_put(l, "\"", 1);
+	config_put(l, v, strlen(v));
 }
 
 static void config_ku(struct config_line *l, const char *key, uint64_t v)

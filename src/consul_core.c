@@ -38,7 +38,9 @@ const char *consul_op_name(enum consul_op op)
 	return (unsigned)op < CONSUL_OP_COUNT ? op_names[op] : "?";
 }
 
-/* Consul's plain-text error bodies in a logfmt- and JSON-safe form. */
+/* Consul's plain-text error bodies in a logfmt- and JSON-safe form. Not
+ * log_quote: the text is composed into longer messages (last_error, gate
+ * reasons) that are quoted or escaped later, so it must need no escaping. */
 static void printable(const char *s, size_t n, char *out, size_t cap)
 {
 	size_t j = 0;

@@ -82,6 +82,11 @@ void log_at(int level, const char *fmt, ...)
 	errno = saved_errno;
 }
 
+/* The one logfmt value encoder: the access log, the Consul client's log
+ * lines and the configuration summary all go through it. (JSON strings have
+ * their own escaping, json_str; message fragments that are composed into
+ * larger texts before quoting use replacement, not escapes: config_show,
+ * consul_core's printable.) */
 void log_quote(char *out, size_t cap, const char *s, size_t n)
 {
 	size_t o = 0;
@@ -113,4 +118,21 @@ void log_quote(char *out, size_t cap, const char *s, size_t n)
 	}
 	out[o++] = '"';
 	out[o] = '\0';
+}
+
+void log_value(char *out, size_t cap, const char *s, size_t n)
+{
+	int bare = n > 0;
+	for (size_t i = 0; i < n && bare; i++) {
+		unsigned char ch = (unsigned char)s[i];
+		bare = http_is_vchar(ch) && ch != '"' && ch != '=' && ch != '\\';
+	}
+	if (!bare) {
+		log_quote(out, cap, s, n);
+	} else if (cap) {
+		if (n > cap - 1)
+			n = cap - 1;
+		memcpy(out, s, n);
+		out[n] = '\0';
+	}
 }
