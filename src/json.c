@@ -190,6 +190,35 @@ static size_t json_put_utf8(unsigned char *o, unsigned cp)
 	return 4;
 }
 
+/* The \uXXXX escape at r->pos (a UTF-16 pair when it is a high surrogate),
+ * as UTF-8 in tmp[0..*w). */
+static int json_read_uescape(struct json_reader *r, const char *what, int is_key,
+			     unsigned char tmp[4], size_t *w)
+{
+	size_t at = r->pos;
+	unsigned cp, lo;
+	if (r->len - r->pos < 6 || json_hex4(r->s + at + 2, &cp) < 0)
+		return json_fail(r, "invalid \\u escape in %s at offset %zu: expected 4 hex digits", what, at);
+	r->pos += 6;
+	if (cp >= 0xDC00 && cp <= 0xDFFF)
+		return json_fail(r, "lone low surrogate \\u%04X in %s at offset %zu", cp, what, at);
+	if (cp >= 0xD800 && cp <= 0xDBFF) {
+		/* UTF-16 pair: the low half must follow immediately. */
+		const unsigned char *q = r->s + r->pos;
+		if (r->len - r->pos < 6 || q[0] != '\\' || q[1] != 'u' ||
+		    json_hex4(q + 2, &lo) < 0 || lo < 0xDC00 || lo > 0xDFFF)
+			return json_fail(r, "lone high surrogate \\u%04X in %s at offset %zu: expected a \\uDC00-\\uDFFF escape after it",
+					 cp, what, at);
+		r->pos += 6;
+		cp = 0x10000 + ((cp - 0xD800) << 10) + (lo - 0xDC00);
+	}
+	if (cp == 0 && is_key)
+		/* Keys are C strings: an embedded NUL would silently alias another key. */
+		return json_fail(r, "\\u0000 in %s at offset %zu is not supported", what, at);
+	*w = json_put_utf8(tmp, cp);
+	return 0;
+}
+
 /* Decodes the string starting at the opening quote into out (cap bytes plus a
  * NUL terminator). Values may contain NUL (use the length); keys may not. */
 static int json_read_string(struct json_reader *r, char *out, size_t cap,
@@ -235,27 +264,8 @@ static int json_read_string(struct json_reader *r, char *out, size_t cap,
 				tmp[0] = c;
 				w = 1;
 				r->pos += 2;
-			} else {
-				unsigned cp, lo;
-				if (r->len - r->pos < 6 || json_hex4(p + 2, &cp) < 0)
-					return json_fail(r, "invalid \\u escape in %s at offset %zu: expected 4 hex digits", what, at);
-				r->pos += 6;
-				if (cp >= 0xDC00 && cp <= 0xDFFF)
-					return json_fail(r, "lone low surrogate \\u%04X in %s at offset %zu", cp, what, at);
-				if (cp >= 0xD800 && cp <= 0xDBFF) {
-					/* UTF-16 pair: the low half must follow immediately. */
-					const unsigned char *q = r->s + r->pos;
-					if (r->len - r->pos < 6 || q[0] != '\\' || q[1] != 'u' ||
-					    json_hex4(q + 2, &lo) < 0 || lo < 0xDC00 || lo > 0xDFFF)
-						return json_fail(r, "lone high surrogate \\u%04X in %s at offset %zu: expected a \\uDC00-\\uDFFF escape after it",
-								 cp, what, at);
-					r->pos += 6;
-					cp = 0x10000 + ((cp - 0xD800) << 10) + (lo - 0xDC00);
-				}
-				if (cp == 0 && is_key)
-					/* Keys are C strings: an embedded NUL would silently alias another key. */
-					return json_fail(r, "\\u0000 in %s at offset %zu is not supported", what, at);
-				w = json_put_utf8(tmp, cp);
+			} else if (json_read_uescape(r, what, is_key, tmp, &w) < 0) {
+				return -1;
 			}
 		} else {
 			w = json_utf8_len(p, r->len - r->pos);
