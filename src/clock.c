@@ -2,6 +2,7 @@
 
 #include <stdio.h>
 #include <stdlib.h>
+#include <string.h>
 #include <sys/stat.h>
 #include <time.h>
 
@@ -56,12 +57,19 @@ uint64_t clock_sleep_to_next_ms(void)
 	return clock_wall_ms();
 }
 
-void clock_iso8601(uint64_t unix_ms, char out[32])
+void clock_iso8601_prec(uint64_t unix_ms, int with_ms, char out[32])
 {
 	time_t secs = (time_t)(unix_ms / 1000);
 	struct tm tm;
-	gmtime_r(&secs, &tm);
-	snprintf(out, 32, "%04d-%02d-%02dT%02d:%02d:%02d.%03uZ", tm.tm_year + 1900,
-		 tm.tm_mon + 1, tm.tm_mday, tm.tm_hour, tm.tm_min, tm.tm_sec,
-		 (unsigned)(unix_ms % 1000));
+	if (!gmtime_r(&secs, &tm))
+		memset(&tm, 0, sizeof tm);
+	int n = snprintf(out, 32, "%04d-%02d-%02dT%02d:%02d:%02d", tm.tm_year + 1900,
+			 tm.tm_mon + 1, tm.tm_mday, tm.tm_hour, tm.tm_min, tm.tm_sec);
+	if (n > 0 && n < 32)
+		snprintf(out + n, 32 - (size_t)n, with_ms ? ".%03uZ" : "Z", (unsigned)(unix_ms % 1000));
+}
+
+void clock_iso8601(uint64_t unix_ms, char out[32])
+{
+	clock_iso8601_prec(unix_ms, 1, out);
 }

@@ -9,7 +9,10 @@ uint64_t clock_wall_ms(void);   /* Unix time in ms */
 uint64_t clock_mono_ms(void);   /* monotonic ms, for timeouts */
 /* Sleeps until the wall clock reaches the next whole millisecond; returns it. */
 uint64_t clock_sleep_to_next_ms(void);
-/* Formats Unix ms as "YYYY-MM-DDTHH:MM:SS.mmmZ" (25 bytes incl. NUL). */
-void clock_iso8601(uint64_t unix_ms, char out[32]);
+/* Formats Unix ms as ISO-8601 UTC, "YYYY-MM-DDTHH:MM:SS.mmmZ" (25 bytes
+ * incl. NUL), or without ".mmm" when with_ms is 0. Years past 9999 take
+ * more digits. The only such formatter: logs, config and API share it. */
+void clock_iso8601_prec(uint64_t unix_ms, int with_ms, char out[32]);
+void clock_iso8601(uint64_t unix_ms, char out[32]);   /* with ms */
 
 #endif

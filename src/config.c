@@ -2,15 +2,16 @@
  * Everything is validated up front: a bad value is an error that names the
  * variable, the value and the accepted range, never a silent default. */
 #include "config.h"
+#include "clock.h"
+#include "http_lex.h"
 #include "log.h"
+#include "url.h"
 
 #include <arpa/inet.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <strings.h>
-#include <time.h>
 
 #include "version.h"
 
@@ -25,33 +26,34 @@ static const struct config_optdef {
 	const char *flag;   /* without the leading "--" */
 	const char *metavar;
 	const char *env;
-	const char *def;    /* as shown by --help */
+	const char *def;    /* the default, read as if given; NULL: none (see help) */
+	const char *shown;  /* --help's words for the default when not def itself */
 	const char *help;
 } config_opts[OPT_COUNT] = {
-	[OPT_PORT]         = { "port", "N", "SERVICE_PORT", "7001", "TCP port to listen on (1..65535)" },
-	[OPT_BIND]         = { "bind", "IPV4", "BIND_ADDR", "0.0.0.0", "IPv4 address to listen on" },
-	[OPT_SHARD]        = { "shard", "K", "SHARD_ID", "1", "this instance's shard, 1..TOTAL_SHARDS" },
-	[OPT_TOTAL]        = { "total-shards", "N", "TOTAL_SHARDS", "1", "shards in the cluster (1..1024)" },
-	[OPT_DATA_DIR]     = { "data-dir", "DIR", "DATA_DIR", "./data", "directory for durable state" },
-	[OPT_LAYOUT]       = { "snowflake-layout", "L", "SNOWFLAKE_LAYOUT", "sonyflake",
+	[OPT_PORT]         = { "port", "N", "SERVICE_PORT", "7001", NULL, "TCP port to listen on (1..65535)" },
+	[OPT_BIND]         = { "bind", "IPV4", "BIND_ADDR", "0.0.0.0", NULL, "IPv4 address to listen on" },
+	[OPT_SHARD]        = { "shard", "K", "SHARD_ID", "1", NULL, "this instance's shard, 1..TOTAL_SHARDS" },
+	[OPT_TOTAL]        = { "total-shards", "N", "TOTAL_SHARDS", "1", NULL, "shards in the cluster (1..1024)" },
+	[OPT_DATA_DIR]     = { "data-dir", "DIR", "DATA_DIR", "./data", NULL, "directory for durable state" },
+	[OPT_LAYOUT]       = { "snowflake-layout", "L", "SNOWFLAKE_LAYOUT", "sonyflake", NULL,
 			       "sonyflake, twitter or custom:UNIT_MS/SEQ_BITS/MACHINE_BITS/EPOCH_MS" },
-	[OPT_MACHINE]      = { "machine-id", "N", "MACHINE_ID", "see text",
+	[OPT_MACHINE]      = { "machine-id", "N", "MACHINE_ID", NULL, "see text",
 			       "snowflake machine field; must fit the layout" },
-	[OPT_TYPE]         = { "default-data-type", "T", "DEFAULT_DATA_TYPE", "snowflake",
+	[OPT_TYPE]         = { "default-data-type", "T", "DEFAULT_DATA_TYPE", "snowflake", NULL,
 			       "int long snowflake uuid8 uuid12 uuid16 uuid22" },
-	[OPT_BATCH]        = { "max-batch-size", "N", "MAX_BATCH_SIZE", "10000", "upper bound of batchSize (1..1000000)" },
-	[OPT_CONSUL_URL]   = { "consul-url", "URL", "CONSUL_URL", "(off)", "Consul agent, http://host[:port][/prefix]" },
-	[OPT_CONSUL_TOKEN] = { "consul-token", "TOKEN", "CONSUL_HTTP_TOKEN", "(none)", "sent as X-Consul-Token" },
-	[OPT_SERVICE]      = { "service-name", "NAME", "SERVICE_NAME", "shardid", "Consul service name, 1..63 of [A-Za-z0-9._-]" },
-	[OPT_CONTAINER_IP] = { "container-ip", "IPV4", "CONTAINER_IP", "(detect)",
+	[OPT_BATCH]        = { "max-batch-size", "N", "MAX_BATCH_SIZE", "10000", NULL, "upper bound of batchSize (1..1000000)" },
+	[OPT_CONSUL_URL]   = { "consul-url", "URL", "CONSUL_URL", "", "(off)", "Consul agent, http://host[:port][/prefix]" },
+	[OPT_CONSUL_TOKEN] = { "consul-token", "TOKEN", "CONSUL_HTTP_TOKEN", "", "(none)", "sent as X-Consul-Token" },
+	[OPT_SERVICE]      = { "service-name", "NAME", "SERVICE_NAME", "shardid", NULL, "Consul service name, 1..63 of [A-Za-z0-9._-]" },
+	[OPT_CONTAINER_IP] = { "container-ip", "IPV4", "CONTAINER_IP", "", "(detect)",
 			       "address advertised to Consul; default: first non-loopback IPv4" },
-	[OPT_ADMIN_TOKEN]  = { "admin-token", "TOKEN", "ADMIN_TOKEN", "(none)",
+	[OPT_ADMIN_TOKEN]  = { "admin-token", "TOKEN", "ADMIN_TOKEN", "", "(none)",
 			       "bearer token for init/reset/delete; unset: loopback clients only" },
-	[OPT_LOG_LEVEL]    = { "log-level", "LEVEL", "LOG_LEVEL", "info", "error, warn, info or debug" },
-	[OPT_MAX_CONNS]    = { "max-connections", "N", "MAX_CONNECTIONS", "10000", "connection cap (1..1000000)" },
-	[OPT_CONSUL_FAIL_OPEN] = { "consul-fail-open", "[=BOOL]", "CONSUL_FAIL_OPEN", "0",
+	[OPT_LOG_LEVEL]    = { "log-level", "LEVEL", "LOG_LEVEL", "info", NULL, "error, warn, info or debug" },
+	[OPT_MAX_CONNS]    = { "max-connections", "N", "MAX_CONNECTIONS", "10000", NULL, "connection cap (1..1000000)" },
+	[OPT_CONSUL_FAIL_OPEN] = { "consul-fail-open", "[=BOOL]", "CONSUL_FAIL_OPEN", "0", NULL,
 				   "UNSAFE: serve from local state while Consul is unreachable (1/true or 0/false)" },
-	[OPT_ACCESS_LOG]   = { "access-log", "[=BOOL]", "ACCESS_LOG", "0",
+	[OPT_ACCESS_LOG]   = { "access-log", "[=BOOL]", "ACCESS_LOG", "0", NULL,
 			       "log one line per request (1/true or 0/false)" },
 };
 
@@ -81,6 +83,12 @@ static enum config_result config_fail(struct config_ctx *x, const char *fmt, ...
 	return CONFIG_ERROR;
 }
 
+/* The value given, else the default: defaults are read like given values. */
+static const char *config_val(const struct config_ctx *x, enum config_opt o)
+{
+	return x->val[o] ? x->val[o] : config_opts[o].def;
+}
+
 /* "SHARD_ID" or "--shard", whichever supplied the value. */
 static const char *config_name(const struct config_ctx *x, enum config_opt o, char *tmp, size_t n)
 {
@@ -91,7 +99,9 @@ static const char *config_name(const struct config_ctx *x, enum config_opt o, ch
 }
 
 /* The value as it may appear in a message: control bytes and non-ASCII
- * become '?', very long values are cut, so the error line stays one line. */
+ * become '?', very long values are cut, so the error line stays one line.
+ * Replacement, not log_quote's escapes: the message is composed around it
+ * and read by a person as typed. */
 static const char *config_show(const char *v, char *tmp, size_t n)
 {
 	size_t i = 0, max = n - 4;
@@ -115,7 +125,7 @@ static enum config_result config_bad(struct config_ctx *x, enum config_opt o, co
 	vsnprintf(rest, sizeof rest, fmt, ap);
 	va_end(ap);
 	return config_fail(x, "%s=%s %s", config_name(x, o, name, sizeof name),
-			   config_show(x->val[o], shown, sizeof shown), rest);
+			   config_show(config_val(x, o), shown, sizeof shown), rest);
 }
 
 /* Strict decimal: digits only, no sign, no spaces. 0 ok, -1 not an integer,
@@ -141,17 +151,13 @@ static int config_parse_u64(const char *s, uint64_t *out)
 	return 0;
 }
 
-/* Reads option o (or def when not given) as an integer in lo..hi. `range`
- * is the human form of lo..hi used in the message. */
-static enum config_result config_uint(struct config_ctx *x, enum config_opt o, uint64_t def,
+/* Reads option o as an integer in lo..hi. `range` is the human form of
+ * lo..hi used in the message. */
+static enum config_result config_uint(struct config_ctx *x, enum config_opt o,
 				      uint64_t lo, uint64_t hi, const char *range, uint64_t *out)
 {
 	uint64_t v = 0;
-	if (!x->val[o]) {
-		*out = def;
-		return CONFIG_OK;
-	}
-	int rc = config_parse_u64(x->val[o], &v);
+	int rc = config_parse_u64(config_val(x, o), &v);
 	if (rc == -1)
 		return config_bad(x, o, "is not a valid integer: expected an integer %s", range);
 	if (rc == -2 || v < lo || v > hi)
@@ -161,10 +167,9 @@ static enum config_result config_uint(struct config_ctx *x, enum config_opt o, u
 }
 
 /* Copies a string option into a fixed field; too long is an error. */
-static enum config_result config_str(struct config_ctx *x, enum config_opt o, const char *def,
-				     char *dst, size_t cap)
+static enum config_result config_str(struct config_ctx *x, enum config_opt o, char *dst, size_t cap)
 {
-	const char *v = x->val[o] ? x->val[o] : def;
+	const char *v = config_val(x, o);
 	size_t n = strlen(v);
 	if (n >= cap)
 		return config_bad(x, o, "is too long: expected at most %zu bytes", cap - 1);
@@ -182,7 +187,7 @@ static int config_is_ipv4(const char *s)
 static enum config_result config_token(struct config_ctx *x, enum config_opt o, char *dst, size_t cap)
 {
 	char name[40];
-	const char *v = x->val[o] ? x->val[o] : "";
+	const char *v = config_val(x, o);
 	size_t n = strlen(v);
 	if (n >= cap)
 		return config_fail(x, "%s is too long (value not shown): expected at most %zu bytes",
@@ -195,40 +200,10 @@ static enum config_result config_token(struct config_ctx *x, enum config_opt o, 
 	return CONFIG_OK;
 }
 
-/* http://host[:port][/prefix]; NULL when fine, else why not. */
-static const char *config_consul_url_problem(const char *u)
-{
-	static const char shape[] = "expected http://host[:port][/prefix]";
-	if (strncasecmp(u, "https://", 8) == 0)
-		return "https is not supported: use an http:// agent address";
-	if (strncasecmp(u, "http://", 7) != 0)
-		return shape;
-	const char *p = u + 7, *host = p;
-	while ((*p >= 'a' && *p <= 'z') || (*p >= 'A' && *p <= 'Z') ||
-	       (*p >= '0' && *p <= '9') || *p == '.' || *p == '-' || *p == '_')
-		p++;
-	if (p == host)
-		return "missing host: expected http://host[:port][/prefix]";
-	if (*p == ':') {
-		const char *port = ++p;
-		unsigned long v = 0;
-		while (*p >= '0' && *p <= '9' && p - port < 6)
-			v = v * 10 + (unsigned long)(*p++ - '0');
-		if (p == port || v < 1 || v > 65535 || (*p >= '0' && *p <= '9'))
-			return "bad port: expected http://host[:port][/prefix] with port 1..65535";
-	}
-	if (*p && *p != '/')
-		return shape;
-	for (; *p; p++)
-		if (*p <= 0x20 || *p >= 0x7F || *p == '?' || *p == '#')
-			return "bad character in the path prefix: expected http://host[:port][/prefix]";
-	return NULL;
-}
-
 /* Switches: 1/true or 0/false (a bare flag already became "1"). */
 static enum config_result config_bool(struct config_ctx *x, enum config_opt o, int *out)
 {
-	const char *v = x->val[o] ? x->val[o] : "0";
+	const char *v = config_val(x, o);
 	if (strcmp(v, "1") == 0 || strcmp(v, "true") == 0)
 		*out = 1;
 	else if (strcmp(v, "0") == 0 || strcmp(v, "false") == 0)
@@ -238,16 +213,12 @@ static enum config_result config_bool(struct config_ctx *x, enum config_opt o, i
 	return CONFIG_OK;
 }
 
-static enum config_result config_validate(struct config_ctx *x, struct config *c)
+#define TRY(expr) do { enum config_result rc_ = (expr); if (rc_ != CONFIG_OK) return rc_; } while (0)
+
+/* Empty is a value, not "unset": SHARD_ID="" silently becoming shard 1
+ * could duplicate IDs. Only options where empty means "off" accept it. */
+static enum config_result config_nonempty(struct config_ctx *x)
 {
-	enum config_result rc;
-	uint64_t v;
-	char range[160];
-
-#define TRY(expr) do { if ((rc = (expr)) != CONFIG_OK) return rc; } while (0)
-
-	/* Empty is a value, not "unset": SHARD_ID="" silently becoming shard 1
-	 * could duplicate IDs. Only options where empty means "off" accept it. */
 	static const enum config_opt may_be_empty[] = {
 		OPT_CONSUL_URL, OPT_CONSUL_TOKEN, OPT_CONTAINER_IP, OPT_ADMIN_TOKEN,
 	};
@@ -261,31 +232,25 @@ static enum config_result config_validate(struct config_ctx *x, struct config *c
 					   config_name(x, o, name, sizeof name), config_opts[o].help);
 		}
 	}
+	return CONFIG_OK;
+}
 
-	const char *lvl = x->val[OPT_LOG_LEVEL] ? x->val[OPT_LOG_LEVEL] : "info";
-	c->log_level = log_level_parse(lvl);
-	if (c->log_level < 0)
-		return config_bad(x, OPT_LOG_LEVEL, "is not a log level: expected one of error, warn, info, debug");
+/* Which IDs this instance makes (shard, layout, machine field, data type)
+ * and where it keeps their state. */
+static enum config_result config_ids(struct config_ctx *x, struct config *c)
+{
+	uint64_t v;
+	char range[160], why[200];
 
-	TRY(config_uint(x, OPT_PORT, 7001, 1, 65535, "1..65535", &v));
-	c->port = (unsigned)v;
-
-	TRY(config_str(x, OPT_BIND, "0.0.0.0", c->bind_addr, sizeof c->bind_addr));
-	if (!config_is_ipv4(c->bind_addr))
-		return config_bad(x, OPT_BIND, "is not an IPv4 address: expected a dotted quad such as 0.0.0.0 or 127.0.0.1");
-
-	TRY(config_uint(x, OPT_TOTAL, 1, 1, 1024, "1..1024", &v));
+	TRY(config_uint(x, OPT_TOTAL, 1, 1024, "1..1024", &v));
 	c->total_shards = (unsigned)v;
 	snprintf(range, sizeof range, "1..TOTAL_SHARDS (1..%u)", c->total_shards);
-	TRY(config_uint(x, OPT_SHARD, 1, 1, c->total_shards, range, &v));
+	TRY(config_uint(x, OPT_SHARD, 1, c->total_shards, range, &v));
 	c->shard_id = (unsigned)v;
+	TRY(config_str(x, OPT_DATA_DIR, c->data_dir, sizeof c->data_dir));
 
-	TRY(config_str(x, OPT_DATA_DIR, "./data", c->data_dir, sizeof c->data_dir));
-
-	char why[200];
-	const char *layout = x->val[OPT_LAYOUT] ? x->val[OPT_LAYOUT] : "sonyflake";
 	why[0] = '\0';
-	if (sf_layout_parse(layout, &c->layout, why, sizeof why) < 0)
+	if (sf_layout_parse(config_val(x, OPT_LAYOUT), &c->layout, why, sizeof why) < 0)
 		return config_bad(x, OPT_LAYOUT, "is invalid: %s", why[0] ? why :
 				  "expected sonyflake, twitter or custom:UNIT_MS/SEQ_BITS/MACHINE_BITS/EPOCH_MS");
 
@@ -293,7 +258,7 @@ static enum config_result config_validate(struct config_ctx *x, struct config *c
 	if (x->val[OPT_MACHINE]) {
 		snprintf(range, sizeof range, "0..%llu (what SNOWFLAKE_LAYOUT=%s allows)",
 			 (unsigned long long)max_machine, c->layout.name);
-		TRY(config_uint(x, OPT_MACHINE, 0, 0, max_machine, range, &c->machine_id));
+		TRY(config_uint(x, OPT_MACHINE, 0, max_machine, range, &c->machine_id));
 	} else {
 		/* go-id used the shard as the sonyflake machine; bucket-next's
 		 * 10-bit twitter field is 0-based, so shard 1024 still fits. */
@@ -306,39 +271,64 @@ static enum config_result config_validate(struct config_ctx *x, struct config *c
 					   (unsigned long long)max_machine);
 	}
 
-	const char *type = x->val[OPT_TYPE] ? x->val[OPT_TYPE] : "snowflake";
+	const char *type = config_val(x, OPT_TYPE);
 	if (id_type_parse(type, strlen(type), &c->default_type) < 0)
 		return config_bad(x, OPT_TYPE, "is not a data type: expected one of int long snowflake uuid8 uuid12 uuid16 uuid22");
+	return CONFIG_OK;
+}
 
-	TRY(config_uint(x, OPT_BATCH, 10000, 1, 1000000, "1..1000000", &v));
-	c->max_batch = (unsigned)v;
-	TRY(config_uint(x, OPT_MAX_CONNS, 10000, 1, 1000000, "1..1000000", &v));
-	c->max_conns = (unsigned)v;
+/* The Consul agent, the name and address registered there, the tokens. */
+static enum config_result config_consul(struct config_ctx *x, struct config *c)
+{
+	struct url url;
+	char why[200];
 
-	TRY(config_str(x, OPT_CONSUL_URL, "", c->consul_url, sizeof c->consul_url));
-	const char *problem = c->consul_url[0] ? config_consul_url_problem(c->consul_url) : NULL;
-	if (problem)
-		return config_bad(x, OPT_CONSUL_URL, "is invalid: %s", problem);
+	TRY(config_str(x, OPT_CONSUL_URL, c->consul_url, sizeof c->consul_url));
+	if (c->consul_url[0] && url_parse(c->consul_url, &url, why, sizeof why) != 0)
+		return config_bad(x, OPT_CONSUL_URL, "is invalid: %s", why);
 	TRY(config_token(x, OPT_CONSUL_TOKEN, c->consul_token, sizeof c->consul_token));
 
-	TRY(config_str(x, OPT_SERVICE, "shardid", c->service_name, sizeof c->service_name));
+	TRY(config_str(x, OPT_SERVICE, c->service_name, sizeof c->service_name));
 	for (const char *p = c->service_name; *p; p++)
-		if (!((*p >= 'a' && *p <= 'z') || (*p >= 'A' && *p <= 'Z') ||
-		      (*p >= '0' && *p <= '9') || *p == '-' || *p == '_' || *p == '.'))
+		if (!lex_is_name((unsigned char)*p))
 			return config_bad(x, OPT_SERVICE, "is not a valid service name: expected 1..63 characters of A-Z a-z 0-9 - _ .");
 
-	TRY(config_str(x, OPT_CONTAINER_IP, "", c->container_ip, sizeof c->container_ip));
+	TRY(config_str(x, OPT_CONTAINER_IP, c->container_ip, sizeof c->container_ip));
 	if (c->container_ip[0] && (!config_is_ipv4(c->container_ip) ||
 				   strcmp(c->container_ip, "0.0.0.0") == 0))
 		return config_bad(x, OPT_CONTAINER_IP, "is not an address Consul can advertise: expected an IPv4 dotted quad other than 0.0.0.0, or empty to detect");
 
 	TRY(config_token(x, OPT_ADMIN_TOKEN, c->admin_token, sizeof c->admin_token));
-
-	TRY(config_bool(x, OPT_CONSUL_FAIL_OPEN, &c->consul_fail_open));
-	TRY(config_bool(x, OPT_ACCESS_LOG, &c->access_log));
-#undef TRY
 	return CONFIG_OK;
 }
+
+static enum config_result config_validate(struct config_ctx *x, struct config *c)
+{
+	uint64_t v;
+
+	TRY(config_nonempty(x));
+	c->log_level = log_level_parse(config_val(x, OPT_LOG_LEVEL));
+	if (c->log_level < 0)
+		return config_bad(x, OPT_LOG_LEVEL, "is not a log level: expected one of error, warn, info, debug");
+
+	TRY(config_uint(x, OPT_PORT, 1, 65535, "1..65535", &v));
+	c->port = (unsigned)v;
+	TRY(config_str(x, OPT_BIND, c->bind_addr, sizeof c->bind_addr));
+	if (!config_is_ipv4(c->bind_addr))
+		return config_bad(x, OPT_BIND, "is not an IPv4 address: expected a dotted quad such as 0.0.0.0 or 127.0.0.1");
+
+	TRY(config_ids(x, c));
+	TRY(config_uint(x, OPT_BATCH, 1, 1000000, "1..1000000", &v));
+	c->max_batch = (unsigned)v;
+	TRY(config_uint(x, OPT_MAX_CONNS, 1, 1000000, "1..1000000", &v));
+	c->max_conns = (unsigned)v;
+
+	TRY(config_consul(x, c));
+	TRY(config_bool(x, OPT_CONSUL_FAIL_OPEN, &c->consul_fail_open));
+	TRY(config_bool(x, OPT_ACCESS_LOG, &c->access_log));
+	return CONFIG_OK;
+}
+#undef TRY
 
 static void config_usage(FILE *f)
 {
@@ -353,7 +343,8 @@ static void config_usage(FILE *f)
 			snprintf(flag, sizeof flag, "--%s%s", d->flag, d->metavar);
 		else
 			snprintf(flag, sizeof flag, "--%s %s", d->flag, d->metavar);
-		fprintf(f, "  %-26s %-18s default %-10s %s\n", flag, d->env, d->def, d->help);
+		fprintf(f, "  %-26s %-18s default %-10s %s\n", flag, d->env, d->shown ? d->shown : d->def,
+			d->help);
 	}
 	fputs("  --help                     print this help and exit\n"
 	      "  --version                  print the version and exit\n\n"
@@ -361,6 +352,58 @@ static void config_usage(FILE *f)
 	      "reidentify (move DATA_DIR to the configured shard/layout on purpose; see README).\n"
 	      "MACHINE_ID defaults to SHARD_ID for sonyflake and SHARD_ID-1 for twitter and custom.\n", f);
 	fflush(f);
+}
+
+/* The command line over the environment: --FLAG VALUE, --FLAG=VALUE, bare
+ * switches, --help and --version. */
+static enum config_result config_args(struct config_ctx *x, int argc, char **argv)
+{
+	/* Parsed by hand rather than with getopt_long so config_load keeps no
+	 * hidden state between calls (tests call it many times). */
+	for (int i = 1; i < argc; i++) {
+		const char *a = argv[i];
+		if (strcmp(a, "--help") == 0 || strcmp(a, "-h") == 0) {
+			config_usage(stdout);
+			return CONFIG_EXIT_OK;
+		}
+		if (strcmp(a, "--version") == 0) {
+			fputs("shardid " SHARDID_VERSION "\n", stdout);
+			fflush(stdout);
+			return CONFIG_EXIT_OK;
+		}
+		char shown[100];
+		if (strncmp(a, "--", 2) != 0 || a[2] == '\0')
+			return config_fail(x, "unexpected argument '%s': expected --FLAG VALUE or --FLAG=VALUE (see --help)",
+					   config_show(a, shown, sizeof shown));
+		const char *name = a + 2, *eq = strchr(name, '=');
+		size_t nlen = eq ? (size_t)(eq - name) : strlen(name);
+		int o;
+		for (o = 0; o < OPT_COUNT; o++)
+			if (strlen(config_opts[o].flag) == nlen &&
+			    memcmp(config_opts[o].flag, name, nlen) == 0)
+				break;
+		if (o == OPT_COUNT) {
+			char flag[64];
+			config_show(a, flag, sizeof flag);
+			if (eq && (size_t)(eq - a) < sizeof flag)
+				flag[eq - a] = '\0';
+			return config_fail(x, "unknown flag %s (see --help)", flag);
+		}
+		if (eq) {
+			x->val[o] = eq + 1;
+		} else if (config_is_switch((enum config_opt)o)) {
+			x->val[o] = "1";
+		} else if (i + 1 < argc && strncmp(argv[i + 1], "--", 2) != 0) {
+			x->val[o] = argv[++i];
+		} else {
+			/* "--port --shard 2" is a forgotten value, not a port named "--shard". */
+			return config_fail(x, "flag --%s needs a value: --%s %s or --%s=%s, %s",
+					   config_opts[o].flag, config_opts[o].flag, config_opts[o].metavar,
+					   config_opts[o].flag, config_opts[o].metavar, config_opts[o].help);
+		}
+		x->from_flag[o] = 1;
+	}
+	return CONFIG_OK;
 }
 
 enum config_result config_load(struct config *c, int argc, char **argv,
@@ -378,55 +421,13 @@ enum config_result config_load(struct config *c, int argc, char **argv,
 	for (int o = 0; o < OPT_COUNT; o++)
 		x.val[o] = getenv(config_opts[o].env);
 
-	/* Parsed by hand rather than with getopt_long so config_load keeps no
-	 * hidden state between calls (tests call it many times). */
-	for (int i = 1; i < argc; i++) {
-		const char *a = argv[i];
-		if (strcmp(a, "--help") == 0 || strcmp(a, "-h") == 0) {
-			config_usage(stdout);
-			return CONFIG_EXIT_OK;
-		}
-		if (strcmp(a, "--version") == 0) {
-			fputs("shardid " SHARDID_VERSION "\n", stdout);
-			fflush(stdout);
-			return CONFIG_EXIT_OK;
-		}
-		char shown[100];
-		if (strncmp(a, "--", 2) != 0 || a[2] == '\0')
-			return config_fail(&x, "unexpected argument '%s': expected --FLAG VALUE or --FLAG=VALUE (see --help)",
-					   config_show(a, shown, sizeof shown));
-		const char *name = a + 2, *eq = strchr(name, '=');
-		size_t nlen = eq ? (size_t)(eq - name) : strlen(name);
-		int o;
-		for (o = 0; o < OPT_COUNT; o++)
-			if (strlen(config_opts[o].flag) == nlen &&
-			    memcmp(config_opts[o].flag, name, nlen) == 0)
-				break;
-		if (o == OPT_COUNT) {
-			char flag[64];
-			config_show(a, flag, sizeof flag);
-			if (eq && (size_t)(eq - a) < sizeof flag)
-				flag[eq - a] = '\0';
-			return config_fail(&x, "unknown flag %s (see --help)", flag);
-		}
-		if (eq) {
-			x.val[o] = eq + 1;
-		} else if (config_is_switch((enum config_opt)o)) {
-			x.val[o] = "1";
-		} else if (i + 1 < argc && strncmp(argv[i + 1], "--", 2) != 0) {
-			x.val[o] = argv[++i];
-		} else {
-			/* "--port --shard 2" is a forgotten value, not a port named "--shard". */
-			return config_fail(&x, "flag --%s needs a value: --%s %s or --%s=%s, %s",
-					   config_opts[o].flag, config_opts[o].flag, config_opts[o].metavar,
-					   config_opts[o].flag, config_opts[o].metavar, config_opts[o].help);
-		}
-		x.from_flag[o] = 1;
-	}
+	enum config_result rc = config_args(&x, argc, argv);
+	if (rc != CONFIG_OK)
+		return rc;
 
 	struct config tmp;
 	memset(&tmp, 0, sizeof tmp);
-	enum config_result rc = config_validate(&x, &tmp);
+	rc = config_validate(&x, &tmp);
 	if (rc != CONFIG_OK)
 		return rc;
 	*c = tmp;
@@ -456,31 +457,13 @@ static void config_put(struct config_line *l, const char *s, size_t n)
 /* key=value, quoting the value the logfmt way when it needs it. */
 static void config_kv(struct config_line *l, const char *key, const char *val)
 {
-	int quote = !*val;
-	for (const char *p = val; *p; p++)
-		if (*p <= ' ' || *p == '"' || *p == '=' || *p == '\\' || *p >= 0x7F)
-			quote = 1;
+	char v[2 + 4 * sizeof ((struct config *)0)->data_dir];   /* every byte as \xNN */
+	log_value(v, sizeof v, val, strlen(val));
 	if (l->len)
 		config_put(l, " ", 1);
 	config_put(l, key, strlen(key));
 	config_put(l, "=", 1);
-	if (!quote) {
-		config_put(l, val, strlen(val));
-		return;
-	}
-	config_put(l, "\"", 1);
-	for (const char *p = val; *p; p++) {
-		unsigned char ch = (unsigned char)*p;
-		if (ch == '"' || ch == '\\') {
-			char e[2] = { '\\', (char)ch };
-			config_put(l, e, 2);
-		} else if (ch < 0x20 || ch == 0x7F) {
-			config_put(l, "?", 1);
-		} else {
-			config_put(l, p, 1);
-		}
-	}
-	config_put(l, "\"", 1);
+	config_put(l, v, strlen(v));
 }
 
 static void config_ku(struct config_line *l, const char *key, uint64_t v)
@@ -491,22 +474,19 @@ static void config_ku(struct config_line *l, const char *key, uint64_t v)
 }
 
 /* ISO-8601 UTC to the second; custom layouts can reach past year 9999. */
-static void config_iso(uint64_t ms, char *out, size_t n)
+static void config_iso(uint64_t ms, char out[32])
 {
-	struct tm tm;
-	time_t secs = (time_t)(ms / 1000);
-	if (ms / 1000 > 253402300799ull || !gmtime_r(&secs, &tm)) {
-		snprintf(out, n, "after-9999-12-31");
-		return;
-	}
-	strftime(out, n, "%Y-%m-%dT%H:%M:%SZ", &tm);
+	if (ms / 1000 > 253402300799ull)
+		snprintf(out, 32, "after-9999-12-31");
+	else
+		clock_iso8601_prec(ms, 0, out);
 }
 
 void config_describe(const struct config *c, char *out, size_t outlen)
 {
 	static const char *const levels[] = { "error", "warn", "info", "debug" };
 	struct config_line l = { out, outlen, 0 };
-	char date[40];
+	char date[32];
 	if (outlen)
 		out[0] = '\0';
 
@@ -520,11 +500,11 @@ void config_describe(const struct config *c, char *out, size_t outlen)
 	config_ku(&l, "seq_bits", c->layout.seq_bits);
 	config_ku(&l, "machine_bits", c->layout.machine_bits);
 	config_ku(&l, "unit_ms", c->layout.unit_ms);
-	config_iso(c->layout.epoch_ms, date, sizeof date);
+	config_iso(c->layout.epoch_ms, date);
 	config_kv(&l, "epoch", date);
 	config_ku(&l, "machine_id", c->machine_id);
 	config_ku(&l, "max_ids_per_second", sf_max_ids_per_second(&c->layout));
-	config_iso(sf_exhausts_at_ms(&c->layout), date, sizeof date);
+	config_iso(sf_exhausts_at_ms(&c->layout), date);
 	config_kv(&l, "exhausts_at", date);
 	config_kv(&l, "default_type", id_type_name(c->default_type));
 	config_ku(&l, "max_batch", c->max_batch);

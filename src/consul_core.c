@@ -9,6 +9,7 @@
 #include <string.h>
 #include <unistd.h>
 
+#include "http_lex.h"
 #include "log.h"
 #include "metrics.h"
 #include "shard_kv.h"
@@ -37,7 +38,9 @@ const char *consul_op_name(enum consul_op op)
 	return (unsigned)op < CONSUL_OP_COUNT ? op_names[op] : "?";
 }
 
-/* Consul's plain-text error bodies in a logfmt- and JSON-safe form. */
+/* Consul's plain-text error bodies in a logfmt- and JSON-safe form. Not
+ * log_quote: the text is composed into longer messages (last_error, gate
+ * reasons) that are quoted or escaped later, so it must need no escaping. */
 static void printable(const char *s, size_t n, char *out, size_t cap)
 {
 	size_t j = 0;
@@ -207,7 +210,7 @@ static int next_sync(struct consul_core *c, uint64_t mono, struct consul_req *r)
 		} else if (c->page == -1) {
 			req(r, CONSUL_READ_FENCE, "GET", NULL, "/v1/kv/%sfence?consistent", c->prefix, "");
 		} else {
-			char hex[2] = { "0123456789abcdef"[c->page & 15], 0 };
+			char hex[2] = { lex_hexdigit(c->page), 0 };
 			req(r, CONSUL_READ_PAGE, "GET", NULL, "/v1/kv/%se/%s?recurse&consistent", c->prefix, hex);
 		}
 		return 1;
@@ -491,14 +494,11 @@ static void txn_answer(struct consul_core *c, const struct consul_answer *a, uin
 	refused(c, CONSUL_TXN, a, &c->txn_at, mono, WRITE_RETRY_MS);
 }
 
-static void answered(struct consul_core *c, enum consul_op op, const struct consul_answer *a, uint64_t mono)
+/* Clearing, registering and verifying the service registration. */
+static void registration_answer(struct consul_core *c, enum consul_op op,
+				const struct consul_answer *a, uint64_t mono)
 {
 	switch (op) {
-	case CONSUL_NONE:
-	case CONSUL_RESOLVE:
-	case CONSUL_WATCH:
-	case CONSUL_OP_COUNT:
-		break;
 	case CONSUL_CLEAR:
 		/* 404: nothing to clear. Anything else: register regardless. */
 		if (a->status != 200 && a->status != 404)
@@ -515,7 +515,7 @@ static void answered(struct consul_core *c, enum consul_op op, const struct cons
 		log_info("msg=\"registered in Consul\" service_id=%s address=%s port=%u",
 			 c->service_id, c->addr, c->cfg->port);
 		break;
-	case CONSUL_VERIFY:
+	default:   /* CONSUL_VERIFY */
 		if (a->status == 200) {
 			c->verify_at = mono + VERIFY_EVERY_MS;
 		} else if (a->status == 404) {
@@ -527,42 +527,67 @@ static void answered(struct consul_core *c, enum consul_op op, const struct cons
 			refused(c, op, a, &c->verify_at, mono, CLIENT_ERROR_RETRY_MS);
 		}
 		break;
-	case CONSUL_SESSION: {
-		struct json_object o;
-		char err[120];
-		const struct json_field *id = NULL;
-		if (a->status != 200) {
-			refused(c, op, a, &c->session_at, mono, CLIENT_ERROR_RETRY_MS);
-			break;
-		}
-		if (json_parse_object(a->body, a->body_len, &o, err, sizeof err) == 0)
-			id = json_get(&o, "ID");
-		if (!id || id->type != JSON_STRING || id->str_len == 0 ||
-		    id->str_len >= sizeof c->session || strspn(id->str, "0123456789abcdefABCDEF-") != id->str_len) {
-			refused(c, op, a, &c->session_at, mono, BACKOFF_MAX_MS);
-			break;
-		}
-		memcpy(c->session, id->str, id->str_len + 1);
-		c->acquire_at = mono;
-		c->renew_at = mono + CONSUL_RENEW_MS;
-		log_info("msg=\"Consul session created\" session=%s ttl_s=%u", c->session, CONSUL_SESSION_TTL_S);
-		break;
 	}
+}
+
+static void session_answer(struct consul_core *c, const struct consul_answer *a, uint64_t mono)
+{
+	struct json_object o;
+	char err[120];
+	const struct json_field *id = NULL;
+	if (a->status != 200) {
+		refused(c, CONSUL_SESSION, a, &c->session_at, mono, CLIENT_ERROR_RETRY_MS);
+		return;
+	}
+	if (json_parse_object(a->body, a->body_len, &o, err, sizeof err) == 0)
+		id = json_get(&o, "ID");
+	if (!id || id->type != JSON_STRING || id->str_len == 0 ||
+	    id->str_len >= sizeof c->session || strspn(id->str, "0123456789abcdefABCDEF-") != id->str_len) {
+		refused(c, CONSUL_SESSION, a, &c->session_at, mono, BACKOFF_MAX_MS);
+		return;
+	}
+	memcpy(c->session, id->str, id->str_len + 1);
+	c->acquire_at = mono;
+	c->renew_at = mono + CONSUL_RENEW_MS;
+	log_info("msg=\"Consul session created\" session=%s ttl_s=%u", c->session, CONSUL_SESSION_TTL_S);
+}
+
+static void acquire_answer(struct consul_core *c, const struct consul_answer *a, uint64_t mono)
+{
+	if (a->status == 200 && body_is(a, "true")) {
+		log_info("msg=\"shard lock acquired; reading the shard state\" key=%s session=%s",
+			 c->lock_key, c->session);
+		c->lock = LOCK_HELD;
+		start_sync(c, mono);
+	} else if (a->status == 200 && body_is(a, "false")) {
+		if (c->lock != LOCK_ELSEWHERE)
+			log_warn("msg=\"shard lock is held by another instance; standing by\" key=%s",
+				 c->lock_key);
+		drop_lock(c, LOCK_ELSEWHERE);
+		c->acquire_at = mono + ACQUIRE_EVERY_MS;
+	} else {
+		refused(c, CONSUL_ACQUIRE, a, &c->acquire_at, mono, CLIENT_ERROR_RETRY_MS);
+	}
+}
+
+static void answered(struct consul_core *c, enum consul_op op, const struct consul_answer *a, uint64_t mono)
+{
+	switch (op) {
+	case CONSUL_NONE:
+	case CONSUL_RESOLVE:
+	case CONSUL_WATCH:
+	case CONSUL_OP_COUNT:
+		break;
+	case CONSUL_CLEAR:
+	case CONSUL_REGISTER:
+	case CONSUL_VERIFY:
+		registration_answer(c, op, a, mono);
+		break;
+	case CONSUL_SESSION:
+		session_answer(c, a, mono);
+		break;
 	case CONSUL_ACQUIRE:
-		if (a->status == 200 && body_is(a, "true")) {
-			log_info("msg=\"shard lock acquired; reading the shard state\" key=%s session=%s",
-				 c->lock_key, c->session);
-			c->lock = LOCK_HELD;
-			start_sync(c, mono);
-		} else if (a->status == 200 && body_is(a, "false")) {
-			if (c->lock != LOCK_ELSEWHERE)
-				log_warn("msg=\"shard lock is held by another instance; standing by\" key=%s",
-					 c->lock_key);
-			drop_lock(c, LOCK_ELSEWHERE);
-			c->acquire_at = mono + ACQUIRE_EVERY_MS;
-		} else {
-			refused(c, op, a, &c->acquire_at, mono, CLIENT_ERROR_RETRY_MS);
-		}
+		acquire_answer(c, a, mono);
 		break;
 	case CONSUL_RENEW:
 		if (a->status == 200)

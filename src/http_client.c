@@ -13,11 +13,11 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <strings.h>
 #include <unistd.h>
 
 #include "clock.h"
 #include "http_parse.h"
+#include "url.h"
 
 #include "version.h"
 
@@ -25,11 +25,17 @@ enum { ST_IDLE, ST_CONNECTING, ST_SENDING, ST_RECEIVING };
 
 int http_client_init(struct http_client *c, const char *url, char *err, size_t errlen)
 {
+	struct url u;
+	char why[160];
 	memset(c, 0, sizeof *c);
 	c->fd = -1;
-	if (http_client_parse_url(url, c->host, sizeof c->host, &c->port, c->prefix,
-				  sizeof c->prefix, err, errlen) != 0)
+	if (url_parse(url, &u, why, sizeof why) != 0) {
+		snprintf(err, errlen, "%s: %s", url, why);
 		return -1;
+	}
+	snprintf(c->host, sizeof c->host, "%s", u.host);
+	snprintf(c->prefix, sizeof c->prefix, "%s", u.prefix);
+	c->port = u.port;
 	if (c->port == 80)
 		snprintf(c->host_header, sizeof c->host_header, "%s", c->host);
 	else
@@ -247,92 +253,123 @@ static int grow_in(struct http_client *c)
 	return 0;
 }
 
+/* ST_CONNECTING: has the connection attempt ended? 1 connected, 0 not yet,
+ * -1 failed (reported). */
+static int connected(struct http_client *c, int events)
+{
+	if (!(events & (LOOP_WRITE | LOOP_ERROR)))
+		return 0;
+	int soerr = 0;
+	socklen_t sl = sizeof soerr;
+	if (getsockopt(c->fd, SOL_SOCKET, SO_ERROR, &soerr, &sl) != 0)
+		soerr = errno;
+	if (soerr) {
+		fail(c, "cannot connect to", soerr);
+		return -1;
+	}
+	return 1;
+}
+
+/* ST_SENDING: 1 the request is out, 0 the socket is full, -1 ended
+ * (reported, or retried on a fresh connection). */
+static int send_request(struct http_client *c)
+{
+	while (c->out_off < c->out_len) {
+		ssize_t n = send(c->fd, c->out + c->out_off, c->out_len - c->out_off, MSG_NOSIGNAL);
+		if (n >= 0) {
+			c->out_off += (size_t)n;
+		} else if (errno == EINTR) {
+			continue;
+		} else if (errno == EAGAIN || errno == EWOULDBLOCK) {
+			return 0;
+		} else if (c->reused && (errno == EPIPE || errno == ECONNRESET)) {
+			retry_fresh(c);
+			return -1;
+		} else {
+			fail(c, "cannot send to", errno);
+			return -1;
+		}
+	}
+	return 1;
+}
+
+/* Reads a whole response from the bytes so far: 1 done (finished or
+ * failed), 0 more bytes are needed. */
+static int take_response(struct http_client *c, int eof)
+{
+	struct http_response res;
+	size_t blen;
+	/* The bound is max_response, not the buffer: a chunk or a
+	 * Content-Length beyond what has arrived so far is fine (the buffers
+	 * grow as bytes come), and the decoded body never outgrows the bytes
+	 * received, which fit in body. */
+	long r = http_read_response(c->in, c->in_len, eof, c->head_request, &res,
+				    c->body, c->max_response, &blen);
+	if (r > 0) {
+		int keep = !eof && res.keep_alive && (size_t)r == c->in_len;
+		finish(c, res.status, blen, NULL, keep, &res);
+		return 1;
+	}
+	if (r == HTTP_RESP_MORE)
+		return 0;
+	fail(c, r == HTTP_RESP_TOO_BIG ? "response too large from" :
+		r == HTTP_RESP_TRUNCATED ? "connection closed mid-response by" :
+		"malformed response from", 0);
+	return 1;
+}
+
+/* ST_RECEIVING: reads until the response is whole or the socket is empty. */
+static void receive_response(struct http_client *c)
+{
+	for (;;) {
+		int eof = 0;
+		if (c->in_len == c->in_cap && grow_in(c) != 0)
+			return;
+		ssize_t n = recv(c->fd, c->in + c->in_len, c->in_cap - c->in_len, 0);
+		if (n < 0) {
+			if (errno == EINTR)
+				continue;
+			if (errno == EAGAIN || errno == EWOULDBLOCK)
+				return;
+			if (c->reused && c->in_len == 0 && errno == ECONNRESET) {
+				retry_fresh(c);
+				return;
+			}
+			fail(c, "cannot read the response from", errno);
+			return;
+		}
+		if (n == 0) {
+			if (c->reused && c->in_len == 0) {
+				retry_fresh(c);
+				return;
+			}
+			eof = 1;
+		}
+		c->in_len += (size_t)n;
+		if (take_response(c, eof))
+			return;
+	}
+}
+
+/* Advances the states as far as the socket allows. */
 static void drive(struct http_client *c, int events)
 {
 	switch (c->state) {
 	case ST_IDLE:
 		return;
-	case ST_CONNECTING: {
-		if (!(events & (LOOP_WRITE | LOOP_ERROR)))
+	case ST_CONNECTING:
+		if (connected(c, events) <= 0)
 			return;
-		int soerr = 0;
-		socklen_t sl = sizeof soerr;
-		if (getsockopt(c->fd, SOL_SOCKET, SO_ERROR, &soerr, &sl) != 0)
-			soerr = errno;
-		if (soerr) {
-			fail(c, "cannot connect to", soerr);
-			return;
-		}
 		c->state = ST_SENDING;
-	}
 		/* fall through */
 	case ST_SENDING:
-		while (c->out_off < c->out_len) {
-			ssize_t n = send(c->fd, c->out + c->out_off, c->out_len - c->out_off,
-					 MSG_NOSIGNAL);
-			if (n >= 0) {
-				c->out_off += (size_t)n;
-			} else if (errno == EINTR) {
-				continue;
-			} else if (errno == EAGAIN || errno == EWOULDBLOCK) {
-				return;
-			} else if (c->reused && (errno == EPIPE || errno == ECONNRESET)) {
-				retry_fresh(c);
-				return;
-			} else {
-				fail(c, "cannot send to", errno);
-				return;
-			}
-		}
+		if (send_request(c) <= 0)
+			return;
 		c->state = ST_RECEIVING;
 		set_mask(c, LOOP_READ);
 		/* fall through */
 	case ST_RECEIVING:
-		for (;;) {
-			int eof = 0;
-			if (c->in_len == c->in_cap && grow_in(c) != 0)
-				return;
-			ssize_t n = recv(c->fd, c->in + c->in_len, c->in_cap - c->in_len, 0);
-			if (n < 0) {
-				if (errno == EINTR)
-					continue;
-				if (errno == EAGAIN || errno == EWOULDBLOCK)
-					return;
-				if (c->reused && c->in_len == 0 && errno == ECONNRESET) {
-					retry_fresh(c);
-					return;
-				}
-				fail(c, "cannot read the response from", errno);
-				return;
-			}
-			if (n == 0) {
-				if (c->reused && c->in_len == 0) {
-					retry_fresh(c);
-					return;
-				}
-				eof = 1;
-			}
-			c->in_len += (size_t)n;
-			struct http_response res;
-			size_t blen;
-			/* The bound is max_response, not the buffer: a chunk or a
-			 * Content-Length beyond what has arrived so far is fine (the
-			 * buffers grow as bytes come), and the decoded body never
-			 * outgrows the bytes received, which fit in body. */
-			long r = http_read_response(c->in, c->in_len, eof, c->head_request, &res,
-						    c->body, c->max_response, &blen);
-			if (r > 0) {
-				int keep = !eof && res.keep_alive && (size_t)r == c->in_len;
-				finish(c, res.status, blen, NULL, keep, &res);
-				return;
-			}
-			if (r == HTTP_RESP_MORE)
-				continue;
-			fail(c, r == HTTP_RESP_TOO_BIG ? "response too large from" :
-				r == HTTP_RESP_TRUNCATED ? "connection closed mid-response by" :
-				"malformed response from", 0);
-			return;
-		}
+		receive_response(c);
 	}
 }
 

@@ -6,23 +6,6 @@
 #include <stdint.h>
 #include <string.h>
 
-/* RFC 9110 tchar: the bytes allowed in methods and header names. */
-const unsigned char http_tchar[256] = {
-	0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0,
-	0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0,
-	0, 1, 0, 1, 1, 1, 1, 1, 0, 0, 1, 1, 0, 1, 1, 0, /*  !"#$%&'()*+,-./ */
-	1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 0, 0, 0, 0, 0, 0, /* 0-9 :;<=>?       */
-	0, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, /* @A-O             */
-	1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 0, 0, 0, 1, 1, /* P-Z [\]^_        */
-	1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, /* `a-o             */
-	1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 0, 1, 0, 1, 0, /* p-z {|}~ DEL     */
-	/* 0x80..0xFF: never tchar (zero-initialised) */
-};
-
-/* Printable ASCII without space: the only bytes allowed in a target. */
-static int is_vchar(unsigned char c) { return (unsigned char)(c - 0x21) < 0x5E; }
-
-
 /* Targets and values are the long parts of a head, so they are checked eight
  * bytes at a time (SWAR); a word with any suspect byte goes to the byte loop,
  * which decides. The tests below may report false positives, never misses. */
@@ -46,7 +29,7 @@ static const unsigned char *skip_vchar(const unsigned char *p, const unsigned ch
 		if (has_less(x, 0x21) | has_del_or_high(x))
 			break;
 	}
-	while (p < end && is_vchar(*p))
+	while (p < end && http_is_vchar(*p))
 		p++;
 	return p;
 }
@@ -64,21 +47,6 @@ static const unsigned char *skip_field(const unsigned char *p, const unsigned ch
 	return p;
 }
 
-
-static unsigned char lower(unsigned char c) { return c >= 'A' && c <= 'Z' ? c + 32 : c; }
-
-/* ASCII case-insensitive equality of a[0..n) and b[0..n). */
-static int ieq_n(const char *a, const char *b, size_t n)
-{
-	size_t i;
-	for (i = 0; i < n; i++)
-		if (lower((unsigned char)a[i]) != lower((unsigned char)b[i]))
-			return 0;
-	return 1;
-}
-
-/* s[0..n) equals the string literal lit, ignoring case. */
-#define IEQ(s, n, lit) ((n) == sizeof lit - 1 && ieq_n((s), lit, sizeof lit - 1))
 
 /* Methods are case-sensitive: "get" is a valid token but not GET. */
 static enum http_method method_of(const char *m, size_t n)
@@ -117,20 +85,11 @@ static long long parse_length(const char *v, size_t n)
 static void apply_connection(struct http_request *req, const char *v, size_t n,
 			     int *closed)
 {
-	size_t i = 0;
-	while (i < n) {
-		size_t s, e;
-		while (i < n && (http_is_ows((unsigned char)v[i]) || v[i] == ','))
-			i++;
-		s = i;
-		while (i < n && v[i] != ',')
-			i++;
-		e = i;
-		while (e > s && http_is_ows((unsigned char)v[e - 1]))
-			e--;
-		if (IEQ(v + s, e - s, "close"))
+	size_t i = 0, s, e;
+	while (lex_list_next(v, n, &i, &s, &e)) {
+		if (LEX_IEQ(v + s, e - s, "close"))
 			*closed = 1;
-		else if (IEQ(v + s, e - s, "keep-alive"))
+		else if (LEX_IEQ(v + s, e - s, "keep-alive"))
 			req->keep_alive = 1;
 	}
 	if (*closed)
@@ -151,20 +110,20 @@ static int derive(struct http_request *req)
 		/* Dispatch on length first: most headers match none of these. */
 		switch (h->name_len) {
 		case 4:
-			if (IEQ(h->name, h->name_len, "host"))
+			if (LEX_IEQ(h->name, h->name_len, "host"))
 				hosts++;
 			break;
 		case 6:
-			if (IEQ(h->name, h->name_len, "expect") &&
-			    IEQ(h->value, h->value_len, "100-continue"))
+			if (LEX_IEQ(h->name, h->name_len, "expect") &&
+			    LEX_IEQ(h->value, h->value_len, "100-continue"))
 				req->expect_continue = 1;
 			break;
 		case 10:
-			if (IEQ(h->name, h->name_len, "connection"))
+			if (LEX_IEQ(h->name, h->name_len, "connection"))
 				apply_connection(req, h->value, h->value_len, &closed);
 			break;
 		case 14:
-			if (IEQ(h->name, h->name_len, "content-length")) {
+			if (LEX_IEQ(h->name, h->name_len, "content-length")) {
 				/* Repeats are refused even when equal: two framing
 				 * headers are a smuggling signal, not a convenience. */
 				if (++lengths > 1)
@@ -175,7 +134,7 @@ static int derive(struct http_request *req)
 			}
 			break;
 		case 17:
-			if (IEQ(h->name, h->name_len, "transfer-encoding"))
+			if (LEX_IEQ(h->name, h->name_len, "transfer-encoding"))
 				te = 1;
 			break;
 		}
@@ -194,34 +153,43 @@ static int derive(struct http_request *req)
 	return 0;
 }
 
-int http_parse_request(const char *buf, size_t len, struct http_request *req)
+/* The steps of http_parse_request: each advances *pp past what it accepted
+ * and returns 0, MORE when the bytes ran out first, HEAD_END (header_line
+ * at the empty line) or minus the status. Single callers, so they inline. */
+enum { MORE = 1, HEAD_END = 2 };
+
+/* 1*tchar: methods and header names. */
+static inline const unsigned char *skip_tchar(const unsigned char *p, const unsigned char *end)
 {
-	/* Never look past the head limit: a head not complete within it is 431. */
-	const unsigned char *s = (const unsigned char *)buf;
-	const unsigned char *end = s + (len < HTTP_MAX_HEAD ? len : HTTP_MAX_HEAD);
-	const unsigned char *p = s, *tok, *stop;
-	int i, r;
-
-	req->num_headers = 0;
-
-	/* Method: 1*tchar SP */
-	tok = p;
 	while (p < end && http_tchar[*p])
 		p++;
+	return p;
+}
+
+/* Method: 1*tchar SP */
+static inline int method(const unsigned char **pp, const unsigned char *end,
+			 struct http_request *req)
+{
+	const unsigned char *tok = *pp, *p = skip_tchar(tok, end);
 	if (p == end)
-		goto more;
+		return MORE;
 	if (*p != ' ' || p == tok)
 		return -400;
 	req->method_str = (const char *)tok;
 	req->method_len = (size_t)(p - tok);
 	req->method = method_of(req->method_str, req->method_len);
-	p++;
+	*pp = p + 1;
+	return 0;
+}
 
-	/* Target: origin-form ('/' then printable ASCII) SP. Scan at most one
-	 * byte past the URI limit so an endless target is refused early. */
-	tok = p;
+/* Target: origin-form ('/' then printable ASCII) SP. Scans at most one byte
+ * past the URI limit so an endless target is refused early. */
+static inline int target(const unsigned char **pp, const unsigned char *end,
+			 struct http_request *req)
+{
+	const unsigned char *tok = *pp, *p = tok, *stop;
 	if (p == end)
-		goto more;
+		return MORE;
 	if (*p != '/')
 		return -400;
 	stop = end - p > HTTP_MAX_URI ? p + HTTP_MAX_URI + 1 : end;
@@ -229,21 +197,44 @@ int http_parse_request(const char *buf, size_t len, struct http_request *req)
 	if (p - tok > HTTP_MAX_URI)
 		return -414;
 	if (p == end)
-		goto more;
+		return MORE;
 	if (*p != ' ')
 		return -400;
 	req->target = (const char *)tok;
 	req->target_len = (size_t)(p - tok);
-	p++;
+	*pp = p + 1;
+	return 0;
+}
 
-	/* Version: "HTTP/" DIGIT "." DIGIT CRLF; well-formed but not 1.0/1.1 is 505. */
+/* CRLF at *pp. */
+static inline int crlf(const unsigned char **pp, const unsigned char *end)
+{
+	const unsigned char *p = *pp;
+	if (p == end)
+		return MORE;
+	if (*p++ != '\r')
+		return -400;
+	if (p == end)
+		return MORE;
+	if (*p++ != '\n')
+		return -400;
+	*pp = p;
+	return 0;
+}
+
+/* Version: "HTTP/" DIGIT "." DIGIT CRLF; well-formed but not 1.0/1.1 is 505. */
+static inline int version(const unsigned char **pp, const unsigned char *end,
+			  struct http_request *req)
+{
+	const unsigned char *p = *pp;
+	int i;
 	if (end - p >= 8 && memcmp(p, "HTTP/1.", 7) == 0 && (p[7] == '0' || p[7] == '1')) {
 		p += 8; /* the usual case */
 	} else {
 		/* byte by byte, so that a partial version is judged too */
 		for (i = 0; i < 8; i++, p++) {
 			if (p == end)
-				goto more;
+				return MORE;
 			if (i == 5 || i == 7) {
 				if (*p < '0' || *p > '9')
 					return -400;
@@ -255,68 +246,74 @@ int http_parse_request(const char *buf, size_t len, struct http_request *req)
 			return -505;
 	}
 	req->minor_version = p[-1] - '0';
-	if (p == end)
-		goto more;
-	if (*p++ != '\r')
-		return -400;
-	if (p == end)
-		goto more;
-	if (*p++ != '\n')
-		return -400;
+	*pp = p;
+	return crlf(pp, end);
+}
 
-	/* Header fields: name ":" OWS value OWS CRLF, until an empty line. */
-	for (;;) {
-		struct http_header *h;
-		const unsigned char *v, *ve, *colon;
+/* One header field, name ":" OWS value OWS CRLF, or the empty line that
+ * ends the head (HEAD_END). */
+static inline int header_line(const unsigned char **pp, const unsigned char *end,
+			      struct http_request *req)
+{
+	const unsigned char *p = *pp, *tok, *colon, *v, *ve;
+	struct http_header *h;
+	int r;
 
-		if (p == end)
-			goto more;
-		if (*p == '\r') {
-			if (++p == end)
-				goto more;
-			if (*p++ != '\n')
-				return -400;
-			break;
-		}
-		if (req->num_headers == HTTP_MAX_HEADERS)
-			return -431;
-		/* A name must start the line: this also refuses obs-fold
-		 * (leading SP/HTAB) and space before the colon. */
-		tok = p;
-		while (p < end && http_tchar[*p])
-			p++;
-		if (p == end)
-			goto more;
-		if (*p != ':' || p == tok)
-			return -400;
-		colon = p++;
-		while (p < end && http_is_ows(*p))
-			p++;
-		v = p;
-		p = skip_field(p, end);
-		if (p == end)
-			goto more;
-		if (*p != '\r')
-			return -400; /* bare LF or a control byte */
-		for (ve = p; ve > v && http_is_ows(ve[-1]); ve--)
+	if (p == end)
+		return MORE;
+	if (*p == '\r')
+		return (r = crlf(pp, end)) != 0 ? r : HEAD_END;
+	if (req->num_headers == HTTP_MAX_HEADERS)
+		return -431;
+	/* A name must start the line: this also refuses obs-fold
+	 * (leading SP/HTAB) and space before the colon. */
+	tok = p;
+	p = skip_tchar(p, end);
+	if (p == end)
+		return MORE;
+	if (*p != ':' || p == tok)
+		return -400;
+	colon = p++;
+	while (p < end && http_is_ows(*p))
+		p++;
+	v = p;
+	p = skip_field(p, end);
+	if (p == end)
+		return MORE;
+	if (*p != '\r')
+		return -400; /* bare LF or a control byte */
+	for (ve = p; ve > v && http_is_ows(ve[-1]); ve--)
+		;
+	if ((r = crlf(&p, end)) != 0)
+		return r;
+	h = &req->headers[req->num_headers++];
+	h->name = (const char *)tok;
+	h->name_len = (size_t)(colon - tok);
+	h->value = (const char *)v;
+	h->value_len = (size_t)(ve - v);
+	*pp = p;
+	return 0;
+}
+
+int http_parse_request(const char *buf, size_t len, struct http_request *req)
+{
+	/* Never look past the head limit: a head not complete within it is 431. */
+	const unsigned char *s = (const unsigned char *)buf;
+	const unsigned char *end = s + (len < HTTP_MAX_HEAD ? len : HTTP_MAX_HEAD);
+	const unsigned char *p = s;
+	int r;
+
+	req->num_headers = 0;
+	if ((r = method(&p, end, req)) == 0 && (r = target(&p, end, req)) == 0 &&
+	    (r = version(&p, end, req)) == 0)
+		while ((r = header_line(&p, end, req)) == 0)
 			;
-		if (++p == end)
-			goto more;
-		if (*p++ != '\n')
-			return -400;
-		h = &req->headers[req->num_headers++];
-		h->name = (const char *)tok;
-		h->name_len = (size_t)(colon - tok);
-		h->value = (const char *)v;
-		h->value_len = (size_t)(ve - v);
+	if (r == HEAD_END) {
+		r = derive(req);
+		return r < 0 ? r : (int)(p - s);
 	}
-
-	r = derive(req);
-	return r < 0 ? r : (int)(p - s);
-
-more:
 	/* Out of bytes: fine below the head limit, 431 once it is reached. */
-	return len >= HTTP_MAX_HEAD ? -431 : 0;
+	return r == MORE ? (len >= HTTP_MAX_HEAD ? -431 : 0) : r;
 }
 
 const struct http_header *http_find_header(const struct http_request *req,
@@ -325,7 +322,7 @@ const struct http_header *http_find_header(const struct http_request *req,
 	size_t i, n = strlen(name);
 	for (i = 0; i < req->num_headers; i++) {
 		const struct http_header *h = &req->headers[i];
-		if (h->name_len == n && ieq_n(h->name, name, n))
+		if (h->name_len == n && lex_ieq(h->name, name, n))
 			return h;
 	}
 	return NULL;
@@ -369,16 +366,6 @@ int http_query_param(const char *query, size_t query_len, const char *name,
 	return 0;
 }
 
-static int hexval(unsigned char c)
-{
-	if (c >= '0' && c <= '9')
-		return c - '0';
-	c = lower(c);
-	if (c >= 'a' && c <= 'f')
-		return c - 'a' + 10;
-	return -1;
-}
-
 long http_percent_decode(const char *src, size_t len, char *dst, size_t cap)
 {
 	size_t i = 0, o = 0;
@@ -388,8 +375,8 @@ long http_percent_decode(const char *src, size_t len, char *dst, size_t cap)
 			int hi, lo;
 			if (len - i < 3)
 				return -1;
-			hi = hexval((unsigned char)src[i + 1]);
-			lo = hexval((unsigned char)src[i + 2]);
+			hi = lex_hexval((unsigned char)src[i + 1]);
+			lo = lex_hexval((unsigned char)src[i + 2]);
 			if (hi < 0 || lo < 0)
 				return -1;
 			c = (unsigned char)(hi << 4 | lo);

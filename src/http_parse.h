@@ -3,6 +3,7 @@
 #ifndef HTTP_PARSE_H
 #define HTTP_PARSE_H
 #include <stddef.h>
+#include "http_lex.h"   /* byte classes shared with the response parser */
 
 /* Limits, in the units the error messages quote them in (http_status.c). */
 #define HTTP_MAX_HEAD_KIB 8      /* request line + headers (431 beyond) */
@@ -71,12 +72,6 @@ struct http_request {
  * reaches HTTP_MAX_HEAD: a head only completes at a '\n', and skipping merely
  * delays an error to the next line end. */
 int http_parse_request(const char *buf, size_t len, struct http_request *req);
-
-/* Byte classes of RFC 9110, shared with the Consul client's response parser. */
-extern const unsigned char http_tchar[256];   /* methods, header names */
-/* Field-value byte: VCHAR, SP, HTAB or obs-text (>= 0x80); no controls, no DEL. */
-static inline int http_is_field(unsigned char c) { return (c >= 0x20 && c != 0x7F) || c == '\t'; }
-static inline int http_is_ows(unsigned char c) { return c == ' ' || c == '\t'; }
 
 /* Case-insensitive header lookup; NULL when absent. */
 const struct http_header *http_find_header(const struct http_request *req,

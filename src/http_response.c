@@ -2,68 +2,7 @@
  * after every read, like the request parser. */
 #include "http_response.h"
 
-#include <stdio.h>
-#include <stdlib.h>
 #include <string.h>
-#include <strings.h>
-
-static int hexval(unsigned char c)
-{
-	if (c >= '0' && c <= '9')
-		return c - '0';
-	if (c >= 'a' && c <= 'f')
-		return c - 'a' + 10;
-	if (c >= 'A' && c <= 'F')
-		return c - 'A' + 10;
-	return -1;
-}
-
-static unsigned char lower(unsigned char c) { return c >= 'A' && c <= 'Z' ? c + 32 : c; }
-
-/* s[0..n) equals the lowercase literal, ignoring case. */
-static int ieq(const char *s, size_t n, const char *lit)
-{
-	size_t i;
-	for (i = 0; i < n; i++)
-		if (!lit[i] || lower((unsigned char)s[i]) != (unsigned char)lit[i])
-			return 0;
-	return lit[n] == '\0';
-}
-
-/* Calls fn on each comma-separated, OWS-trimmed element of v[0..n). */
-static void each_token(const char *v, size_t n, void (*fn)(void *, const char *, size_t), void *ud)
-{
-	size_t i = 0;
-	while (i <= n) {
-		size_t s = i;
-		while (i < n && v[i] != ',')
-			i++;
-		size_t e = i;
-		while (s < e && http_is_ows((unsigned char)v[s]))
-			s++;
-		while (e > s && http_is_ows((unsigned char)v[e - 1]))
-			e--;
-		if (e > s)
-			fn(ud, v + s, e - s);
-		i++;
-	}
-}
-
-struct conn_tokens { int close, keep_alive; };
-static void conn_token(void *ud, const char *t, size_t n)
-{
-	struct conn_tokens *ct = ud;
-	if (ieq(t, n, "close"))
-		ct->close = 1;
-	else if (ieq(t, n, "keep-alive"))
-		ct->keep_alive = 1;
-}
-
-/* Remembers whether the last transfer coding seen is "chunked". */
-static void te_token(void *ud, const char *t, size_t n)
-{
-	*(int *)ud = ieq(t, n, "chunked");
-}
 
 /* Content-Length: 1*DIGIT, at most 18 digits (no overflow); -1 otherwise. */
 static long long parse_length(const char *v, size_t n)
@@ -147,39 +86,31 @@ static const unsigned char *parse_fields(const unsigned char *p, const unsigned 
 #undef NEED
 }
 
-int http_parse_response(const char *buf, size_t len, struct http_response *res)
+/* "HTTP/1.x SP 3DIGIT [SP reason] CRLF": the position after it, or NULL
+ * with *rc set. */
+static const unsigned char *status_line(const unsigned char *p, const unsigned char *end, int capped,
+					struct http_response *res, int *rc)
 {
 	static const char ver[] = "HTTP/1.";
-	const unsigned char *p = (const unsigned char *)buf;
-	int capped = len > HTTP_CLIENT_MAX_HEAD;
-	const unsigned char *end = p + (capped ? HTTP_CLIENT_MAX_HEAD : len);
-	int rc;
-#define NEED(q) do { if ((q) >= end) return capped ? HTTP_RESP_TOO_BIG : HTTP_RESP_MORE; } while (0)
-
-	res->num_headers = 0;
-	res->content_length = -1;
-	res->chunked = 0;
-	res->keep_alive = 0;
-	res->reason = buf;
-	res->reason_len = 0;
-
+#define NEED(q) do { if ((q) >= end) { *rc = capped ? HTTP_RESP_TOO_BIG : HTTP_RESP_MORE; return NULL; } } while (0)
+#define BAD() do { *rc = HTTP_RESP_BAD; return NULL; } while (0)
 	for (size_t i = 0; i < sizeof ver - 1; i++, p++) {
 		NEED(p);
 		if (*p != (unsigned char)ver[i])
-			return HTTP_RESP_BAD;
+			BAD();
 	}
 	NEED(p);
 	if (*p != '0' && *p != '1')
-		return HTTP_RESP_BAD;
+		BAD();
 	res->minor_version = *p++ - '0';
 	NEED(p);
 	if (*p++ != ' ')
-		return HTTP_RESP_BAD;
+		BAD();
 	res->status = 0;
 	for (int i = 0; i < 3; i++, p++) {
 		NEED(p);
 		if (*p < '0' || *p > '9' || (i == 0 && *p == '0'))
-			return HTTP_RESP_BAD;
+			BAD();
 		res->status = res->status * 10 + (*p - '0');
 	}
 	NEED(p);
@@ -192,28 +123,38 @@ int http_parse_response(const char *buf, size_t len, struct http_response *res)
 		res->reason_len = (size_t)((const char *)p - res->reason);
 		NEED(p);
 	}
-	EXPECT_CRLF();
-
-	p = parse_fields(p, end, capped, res->headers, &res->num_headers, &rc);
-	if (!p)
-		return rc;
+	if (crlf_at(p, end) < 0)
+		BAD();
+	NEED(p + 1);
+	return p + 2;
+#undef BAD
 #undef NEED
+}
 
-	/* Framing and persistence, from the complete head. */
-	struct conn_tokens ct = { 0, 0 };
-	int te = 0, te_chunked = 0;
+/* Framing and persistence, from the complete head: 0 or HTTP_RESP_BAD. */
+static int framing(struct http_response *res)
+{
+	int closed = 0, keep_alive = 0, te = 0, te_chunked = 0;
 	for (size_t i = 0; i < res->num_headers; i++) {
 		const struct http_header *h = &res->headers[i];
-		if (ieq(h->name, h->name_len, "content-length")) {
+		size_t k = 0, s, e;
+		if (LEX_IEQ(h->name, h->name_len, "content-length")) {
 			long long v = parse_length(h->value, h->value_len);
 			if (v < 0 || (res->content_length >= 0 && v != res->content_length))
 				return HTTP_RESP_BAD;
 			res->content_length = v;
-		} else if (ieq(h->name, h->name_len, "transfer-encoding")) {
+		} else if (LEX_IEQ(h->name, h->name_len, "transfer-encoding")) {
 			te = 1;
-			each_token(h->value, h->value_len, te_token, &te_chunked);
-		} else if (ieq(h->name, h->name_len, "connection")) {
-			each_token(h->value, h->value_len, conn_token, &ct);
+			/* Only the last transfer coding counts. */
+			while (lex_list_next(h->value, h->value_len, &k, &s, &e))
+				te_chunked = LEX_IEQ(h->value + s, e - s, "chunked");
+		} else if (LEX_IEQ(h->name, h->name_len, "connection")) {
+			while (lex_list_next(h->value, h->value_len, &k, &s, &e)) {
+				if (LEX_IEQ(h->value + s, e - s, "close"))
+					closed = 1;
+				else if (LEX_IEQ(h->value + s, e - s, "keep-alive"))
+					keep_alive = 1;
+			}
 		}
 	}
 	if (te) {
@@ -222,10 +163,32 @@ int http_parse_response(const char *buf, size_t len, struct http_response *res)
 		res->content_length = -1;
 		res->chunked = te_chunked;
 	}
-	res->keep_alive = res->minor_version == 1 ? !ct.close : ct.keep_alive && !ct.close;
+	res->keep_alive = res->minor_version == 1 ? !closed : keep_alive && !closed;
 	if (te && !te_chunked)
 		res->keep_alive = 0;
-	return (int)((const char *)p - buf);
+	return 0;
+}
+
+int http_parse_response(const char *buf, size_t len, struct http_response *res)
+{
+	int capped = len > HTTP_CLIENT_MAX_HEAD;
+	const unsigned char *p = (const unsigned char *)buf;
+	const unsigned char *end = p + (capped ? HTTP_CLIENT_MAX_HEAD : len);
+	int rc;
+
+	res->num_headers = 0;
+	res->content_length = -1;
+	res->chunked = 0;
+	res->keep_alive = 0;
+	res->reason = buf;
+	res->reason_len = 0;
+	p = status_line(p, end, capped, res, &rc);
+	if (p)
+		p = parse_fields(p, end, capped, res->headers, &res->num_headers, &rc);
+	if (!p)
+		return rc;
+	rc = framing(res);
+	return rc < 0 ? rc : (int)((const char *)p - buf);
 }
 
 /* One pass over a chunked coding; copies data when out is not NULL. */
@@ -242,7 +205,7 @@ static long chunked_pass(const unsigned char *in, size_t len, char *out, size_t 
 		uint64_t size = 0;
 		const unsigned char *digits = p;
 		int d;
-		while (p < end && (d = hexval(*p)) >= 0) {
+		while (p < end && (d = lex_hexval(*p)) >= 0) {
 			if (p - digits == 15)
 				return HTTP_RESP_BAD;   /* 16 hex digits and more: no chunk is that big */
 			size = size * 16 + (uint64_t)d;
@@ -344,63 +307,7 @@ long http_read_response(const char *buf, size_t len, int eof, int head_request,
 const struct http_header *http_response_header(const struct http_response *res, const char *name)
 {
 	for (size_t i = 0; i < res->num_headers; i++)
-		if (ieq(res->headers[i].name, res->headers[i].name_len, name))
+		if (lex_ieq_lc(res->headers[i].name, res->headers[i].name_len, name))
 			return &res->headers[i];
 	return NULL;
-}
-
-int http_client_parse_url(const char *url, char *host, size_t host_cap, unsigned *port,
-			  char *prefix, size_t prefix_cap, char *err, size_t errlen)
-{
-	if (strncasecmp(url, "https://", 8) == 0) {
-		snprintf(err, errlen, "https is not supported in %s: expected an http:// agent address", url);
-		return -1;
-	}
-	if (strncasecmp(url, "http://", 7) != 0) {
-		snprintf(err, errlen, "%s is not an http:// URL: expected http://host[:port][/prefix]", url);
-		return -1;
-	}
-	const char *p = url + 7, *h = p;
-	while ((*p >= 'a' && *p <= 'z') || (*p >= 'A' && *p <= 'Z') || (*p >= '0' && *p <= '9') ||
-	       *p == '.' || *p == '-' || *p == '_')
-		p++;
-	if (p == h || (size_t)(p - h) >= host_cap) {
-		snprintf(err, errlen, "%s: missing or over-long host: expected http://host[:port][/prefix]", url);
-		return -1;
-	}
-	memcpy(host, h, (size_t)(p - h));
-	host[p - h] = '\0';
-	*port = 80;
-	if (*p == ':') {
-		unsigned long v = 0;
-		const char *d = ++p;
-		while (*p >= '0' && *p <= '9' && p - d < 6)
-			v = v * 10 + (unsigned long)(*p++ - '0');
-		if (p == d || v < 1 || v > 65535 || (*p >= '0' && *p <= '9')) {
-			snprintf(err, errlen, "%s: bad port: expected 1..65535", url);
-			return -1;
-		}
-		*port = (unsigned)v;
-	}
-	if (*p && *p != '/') {
-		snprintf(err, errlen, "%s: unexpected '%c' after the host: expected http://host[:port][/prefix]", url, *p);
-		return -1;
-	}
-	size_t n = strlen(p);
-	while (n > 0 && p[n - 1] == '/')
-		n--;
-	for (size_t i = 0; i < n; i++) {
-		unsigned char c = (unsigned char)p[i];
-		if (c <= 0x20 || c >= 0x7F || c == '?' || c == '#') {
-			snprintf(err, errlen, "%s: bad character in the path prefix", url);
-			return -1;
-		}
-	}
-	if (n >= prefix_cap) {
-		snprintf(err, errlen, "%s: path prefix longer than %zu bytes", url, prefix_cap - 1);
-		return -1;
-	}
-	memcpy(prefix, p, n);
-	prefix[n] = '\0';
-	return 0;
 }

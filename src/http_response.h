@@ -1,7 +1,7 @@
 /* The client side of HTTP/1.1, pure: a stateless response parser
  * (status line, headers, Content-Length / chunked / close-delimited bodies)
- * over the caller's bytes, and the URL of the agent. No I/O; the
- * connection that feeds it is http_client.c. */
+ * over the caller's bytes. No I/O; the connection that feeds it is
+ * http_client.c. */
 #ifndef HTTP_RESPONSE_H
 #define HTTP_RESPONSE_H
 #include <stddef.h>
@@ -54,13 +54,9 @@ long http_chunked_decode(const char *in, size_t len, char *out, size_t cap, size
 long http_read_response(const char *buf, size_t len, int eof, int head_request,
 			struct http_response *res, char *body, size_t cap, size_t *body_len);
 
-/* Case-insensitive header lookup in a parsed response; NULL when absent. */
+/* Header lookup in a parsed response, ignoring the case of the received
+ * names: `name` must be given in lowercase. NULL when absent. */
 const struct http_header *http_response_header(const struct http_response *res,
 					       const char *name);
-
-/* Splits "http://host[:port][/prefix]" (port default 80; a trailing '/' of
- * the prefix is dropped). 0 ok, -1 with a reason in err. https is refused. */
-int http_client_parse_url(const char *url, char *host, size_t host_cap, unsigned *port,
-			  char *prefix, size_t prefix_cap, char *err, size_t errlen);
 
 #endif

@@ -60,45 +60,37 @@ static int do_fsync(struct journal *j, int fd, int data_only)
 	return rc;
 }
 
-static int write_all(int fd, const uint8_t *p, size_t n, uint64_t off)
+/* Moves all n bytes at off with pwrite or pread, resuming after short
+ * transfers; 0 bytes moved is EIO (a read: the file shrank under our lock,
+ * someone ignores it). */
+static int io_all(int fd, uint8_t *p, size_t n, uint64_t off, int writing)
 {
 	while (n) {
-		ssize_t w = pwrite(fd, p, n, (off_t)off);
-		if (w < 0) {
+		ssize_t k = writing ? pwrite(fd, p, n, (off_t)off) : pread(fd, p, n, (off_t)off);
+		if (k < 0) {
 			if (errno == EINTR)
 				continue;
 			return -1;
 		}
-		if (w == 0) {
+		if (k == 0) {
 			errno = EIO;
 			return -1;
 		}
-		p += w;
-		n -= (size_t)w;
-		off += (uint64_t)w;
+		p += k;
+		n -= (size_t)k;
+		off += (uint64_t)k;
 	}
 	return 0;
 }
 
+static int write_all(int fd, const uint8_t *p, size_t n, uint64_t off)
+{
+	return io_all(fd, (uint8_t *)p, n, off, 1);   /* pwrite only reads p */
+}
+
 static int read_all(int fd, uint8_t *p, size_t n)
 {
-	uint64_t off = 0;
-	while (n) {
-		ssize_t r = pread(fd, p, n, (off_t)off);
-		if (r < 0) {
-			if (errno == EINTR)
-				continue;
-			return -1;
-		}
-		if (r == 0) {
-			errno = EIO;    /* shrank under our lock: someone ignores it */
-			return -1;
-		}
-		p += r;
-		n -= (size_t)r;
-		off += (uint64_t)r;
-	}
-	return 0;
+	return io_all(fd, p, n, 0, 0);
 }
 
 /* mkdir -p; fsyncs the parent of each directory it creates so the new
@@ -206,8 +198,8 @@ static int is_tail(const uint8_t *buf, size_t len, size_t bad)
 
 /* Validates the whole file, then applies it: apply() never sees a record of
  * a journal that is refused. */
-static int replay(struct journal *j, journal_apply_fn apply, void *ud,
-		  char *err, size_t errlen)
+/* The whole journal file in a malloc'd buffer. 0 ok, -1 with err. */
+static int slurp(struct journal *j, uint8_t **bufp, size_t *lenp, char *err, size_t errlen)
 {
 	struct stat st;
 	if (fstat(j->fd, &st) < 0) {
@@ -225,27 +217,61 @@ static int replay(struct journal *j, journal_apply_fn apply, void *ud,
 		seterr(err, errlen, "cannot read journal %s: out of memory for %zu bytes", j->path, len);
 		return -1;
 	}
-	int rc = -1;
 	if (read_all(j->fd, buf, len) < 0) {
 		seterr(err, errlen, "cannot read journal %s: %s", j->path, strerror(errno));
-		goto out;
+		free(buf);
+		return -1;
 	}
+	*bufp = buf;
+	*lenp = len;
+	return 0;
+}
 
+/* A file shorter than its header: a crash while creating it (nothing was
+ * ever handed out) starts fresh; anything else is refused. */
+static int short_file(struct journal *j, const uint8_t *buf, size_t len, char *err, size_t errlen)
+{
+	int prefix = memcmp(buf, journal_magic, len) == 0;
+	int zeros = 1;
+	for (size_t i = 0; i < len; i++)
+		zeros &= buf[i] == 0;
+	if (!prefix && !zeros) {
+		seterr(err, errlen, "%s is not a shardid journal (bad header); refusing to start "
+		       "(file left untouched)", j->path);
+		return -1;
+	}
+	if (len)
+		log_warn("msg=\"journal header incomplete, starting fresh\" file=%s bytes=%zu",
+			 j->path, len);
+	return fresh_start(j, err, errlen);
+}
+
+/* Pass 1: the end of the valid records, their count, and why the scan
+ * stopped (when it stopped before len). */
+static size_t valid_end(const uint8_t *buf, size_t len, uint64_t *nrec, const char **why)
+{
+	size_t off = JOURNAL_HDR;
+	struct jrec r;
+	while (off < len) {
+		long n = jrec_decode_reason(buf + off, len - off, &r, why);
+		if (n <= 0)
+			break;
+		off += (size_t)n;
+		(*nrec)++;
+	}
+	return off;
+}
+
+static int replay(struct journal *j, journal_apply_fn apply, void *ud,
+		  char *err, size_t errlen)
+{
+	uint8_t *buf;
+	size_t len;
+	if (slurp(j, &buf, &len, err, errlen) < 0)
+		return -1;
+	int rc = -1;
 	if (len < JOURNAL_HDR) {
-		/* A crash while creating the file: nothing was ever handed out. */
-		int prefix = memcmp(buf, journal_magic, len) == 0;
-		int zeros = 1;
-		for (size_t i = 0; i < len; i++)
-			zeros &= buf[i] == 0;
-		if (!prefix && !zeros) {
-			seterr(err, errlen, "%s is not a shardid journal (bad header); refusing to start "
-			       "(file left untouched)", j->path);
-			goto out;
-		}
-		if (len)
-			log_warn("msg=\"journal header incomplete, starting fresh\" file=%s bytes=%zu",
-				 j->path, len);
-		rc = fresh_start(j, err, errlen);
+		rc = short_file(j, buf, len, err, errlen);
 		goto out;
 	}
 	if (memcmp(buf, journal_magic, JOURNAL_HDR) != 0) {
@@ -254,27 +280,18 @@ static int replay(struct journal *j, journal_apply_fn apply, void *ud,
 		goto out;
 	}
 
-	/* Pass 1: find the end of the valid records. */
-	size_t off = JOURNAL_HDR;
 	const char *why = NULL;
-	struct jrec r;
 	uint64_t nrec = 0;
-	while (off < len) {
-		long n = jrec_decode_reason(buf + off, len - off, &r, &why);
-		if (n <= 0)
-			break;
-		off += (size_t)n;
-		nrec++;
-	}
-	if (off < len && !is_tail(buf, len, off)) {
+	size_t end = valid_end(buf, len, &nrec, &why);
+	if (end < len && !is_tail(buf, len, end)) {
 		seterr(err, errlen, "corrupt journal %s at offset %zu: %s; refusing to start "
-		       "(file left untouched)", j->path, off, why);
+		       "(file left untouched)", j->path, end, why);
 		goto out;
 	}
-	size_t end = off;
 
 	/* Pass 2: apply. */
-	for (off = JOURNAL_HDR; off < end;) {
+	for (size_t off = JOURNAL_HDR; off < end;) {
+		struct jrec r;
 		long n = jrec_decode(buf + off, end - off, &r);
 		if (apply && apply(ud, &r) != 0) {
 			seterr(err, errlen, "journal %s: replay rejected the record at offset %zu "

@@ -1,91 +1,12 @@
 /* JSON emitter over a growable buffer, and a strict reader for flat objects. */
 #include "json.h"
+#include "http_lex.h"
 
 #include <stdarg.h>
 #include <stdio.h>
-#include <stdlib.h>
 #include <string.h>
 
-/* ---- output buffer ---------------------------------------------------- */
-
-void buf_init(struct buf *b)
-{
-	b->data = NULL;
-	b->len = b->cap = 0;
-	b->failed = 0;
-}
-
-void buf_free(struct buf *b)
-{
-	free(b->data);
-	buf_init(b);
-}
-
-int buf_grow(struct buf *b, size_t extra)
-{
-	if (b->failed)
-		return -1;
-	if (extra <= b->cap - b->len)
-		return 0;
-	if (extra > SIZE_MAX / 2 - b->len)
-		goto fail;
-	size_t need = b->len + extra;
-	size_t cap = b->cap ? b->cap : 256;
-	while (cap < need)
-		cap *= 2;   /* doubling keeps appends amortised O(1) */
-	char *p = realloc(b->data, cap);
-	if (!p)
-		goto fail;
-	b->data = p;
-	b->cap = cap;
-	return 0;
-fail:
-	/* Keep the old data so the caller can still free it; drop further appends
-	 * so a half-written document is never mistaken for a whole one. */
-	b->failed = 1;
-	return -1;
-}
-
 /* ---- integers --------------------------------------------------------- */
-
-/* "00" "01" ... "99": two digits per division halves the divide count. */
-static const char json_digit_pairs[201] =
-	"00010203040506070809101112131415161718192021222324252627282930313233343536373839"
-	"40414243444546474849505152535455565758596061626364656667686970717273747576777879"
-	"8081828384858687888990919293949596979899";
-
-static size_t json_u64_len(uint64_t v)
-{
-	size_t n = 1;
-	for (;;) {
-		if (v < 10) return n;
-		if (v < 100) return n + 1;
-		if (v < 1000) return n + 2;
-		if (v < 10000) return n + 3;
-		v /= 10000;
-		n += 4;
-	}
-}
-
-size_t fmt_u64(char *out, uint64_t v)
-{
-	size_t len = json_u64_len(v);
-	char *p = out + len;
-	while (v >= 100) {
-		unsigned i = (unsigned)(v % 100) * 2;
-		v /= 100;
-		*--p = json_digit_pairs[i + 1];
-		*--p = json_digit_pairs[i];
-	}
-	if (v >= 10) {
-		unsigned i = (unsigned)v * 2;
-		*--p = json_digit_pairs[i + 1];
-		*--p = json_digit_pairs[i];
-	} else {
-		*--p = (char)('0' + v);
-	}
-	return len;
-}
 
 int parse_u64(const char *s, size_t n, uint64_t *out)
 {
@@ -102,25 +23,6 @@ int parse_u64(const char *s, size_t n, uint64_t *out)
 	}
 	*out = v;
 	return 0;
-}
-
-void buf_u64(struct buf *b, uint64_t v)
-{
-	if (buf_reserve(b, 20) < 0)
-		return;
-	b->len += fmt_u64(b->data + b->len, v);
-}
-
-void buf_i64(struct buf *b, int64_t v)
-{
-	if (buf_reserve(b, 21) < 0)
-		return;
-	uint64_t u = (uint64_t)v;
-	if (v < 0) {
-		b->data[b->len++] = '-';
-		u = 0 - u;   /* unsigned negation is defined for INT64_MIN too */
-	}
-	b->len += fmt_u64(b->data + b->len, u);
 }
 
 /* ---- emitter ---------------------------------------------------------- */
@@ -141,7 +43,6 @@ static const unsigned char json_esc[256] = {
 
 void json_str(struct buf *b, const char *s, size_t n)
 {
-	static const char hex[] = "0123456789abcdef";
 	const unsigned char *p = (const unsigned char *)s;
 	size_t run = 0;   /* start of the pending unescaped run */
 
@@ -154,7 +55,7 @@ void json_str(struct buf *b, const char *s, size_t n)
 		buf_append(b, s + run, i - run);
 		run = i + 1;
 		if (e == 'u') {
-			char u[6] = { '\\', 'u', '0', '0', hex[p[i] >> 4], hex[p[i] & 15] };
+			char u[6] = { '\\', 'u', '0', '0', lex_hexdigit(p[i] >> 4), lex_hexdigit(p[i]) };
 			buf_append(b, u, sizeof u);
 		} else {
 			char two[2] = { '\\', (char)e };
@@ -235,12 +136,10 @@ static int json_hex4(const unsigned char *p, unsigned *out)
 {
 	unsigned v = 0;
 	for (int i = 0; i < 4; i++) {
-		unsigned c = p[i], d;
-		if (c >= '0' && c <= '9') d = c - '0';
-		else if (c >= 'a' && c <= 'f') d = c - 'a' + 10;
-		else if (c >= 'A' && c <= 'F') d = c - 'A' + 10;
-		else return -1;
-		v = v << 4 | d;
+		int d = lex_hexval(p[i]);
+		if (d < 0)
+			return -1;
+		v = v << 4 | (unsigned)d;
 	}
 	*out = v;
 	return 0;
@@ -291,6 +190,35 @@ static size_t json_put_utf8(unsigned char *o, unsigned cp)
 	return 4;
 }
 
+/* The \uXXXX escape at r->pos (a UTF-16 pair when it is a high surrogate),
+ * as UTF-8 in tmp[0..*w). */
+static int json_read_uescape(struct json_reader *r, const char *what, int is_key,
+			     unsigned char tmp[4], size_t *w)
+{
+	size_t at = r->pos;
+	unsigned cp, lo;
+	if (r->len - r->pos < 6 || json_hex4(r->s + at + 2, &cp) < 0)
+		return json_fail(r, "invalid \\u escape in %s at offset %zu: expected 4 hex digits", what, at);
+	r->pos += 6;
+	if (cp >= 0xDC00 && cp <= 0xDFFF)
+		return json_fail(r, "lone low surrogate \\u%04X in %s at offset %zu", cp, what, at);
+	if (cp >= 0xD800 && cp <= 0xDBFF) {
+		/* UTF-16 pair: the low half must follow immediately. */
+		const unsigned char *q = r->s + r->pos;
+		if (r->len - r->pos < 6 || q[0] != '\\' || q[1] != 'u' ||
+		    json_hex4(q + 2, &lo) < 0 || lo < 0xDC00 || lo > 0xDFFF)
+			return json_fail(r, "lone high surrogate \\u%04X in %s at offset %zu: expected a \\uDC00-\\uDFFF escape after it",
+					 cp, what, at);
+		r->pos += 6;
+		cp = 0x10000 + ((cp - 0xD800) << 10) + (lo - 0xDC00);
+	}
+	if (cp == 0 && is_key)
+		/* Keys are C strings: an embedded NUL would silently alias another key. */
+		return json_fail(r, "\\u0000 in %s at offset %zu is not supported", what, at);
+	*w = json_put_utf8(tmp, cp);
+	return 0;
+}
+
 /* Decodes the string starting at the opening quote into out (cap bytes plus a
  * NUL terminator). Values may contain NUL (use the length); keys may not. */
 static int json_read_string(struct json_reader *r, char *out, size_t cap,
@@ -336,27 +264,8 @@ static int json_read_string(struct json_reader *r, char *out, size_t cap,
 				tmp[0] = c;
 				w = 1;
 				r->pos += 2;
-			} else {
-				unsigned cp, lo;
-				if (r->len - r->pos < 6 || json_hex4(p + 2, &cp) < 0)
-					return json_fail(r, "invalid \\u escape in %s at offset %zu: expected 4 hex digits", what, at);
-				r->pos += 6;
-				if (cp >= 0xDC00 && cp <= 0xDFFF)
-					return json_fail(r, "lone low surrogate \\u%04X in %s at offset %zu", cp, what, at);
-				if (cp >= 0xD800 && cp <= 0xDBFF) {
-					/* UTF-16 pair: the low half must follow immediately. */
-					const unsigned char *q = r->s + r->pos;
-					if (r->len - r->pos < 6 || q[0] != '\\' || q[1] != 'u' ||
-					    json_hex4(q + 2, &lo) < 0 || lo < 0xDC00 || lo > 0xDFFF)
-						return json_fail(r, "lone high surrogate \\u%04X in %s at offset %zu: expected a \\uDC00-\\uDFFF escape after it",
-								 cp, what, at);
-					r->pos += 6;
-					cp = 0x10000 + ((cp - 0xD800) << 10) + (lo - 0xDC00);
-				}
-				if (cp == 0 && is_key)
-					/* Keys are C strings: an embedded NUL would silently alias another key. */
-					return json_fail(r, "\\u0000 in %s at offset %zu is not supported", what, at);
-				w = json_put_utf8(tmp, cp);
+			} else if (json_read_uescape(r, what, is_key, tmp, &w) < 0) {
+				return -1;
 			}
 		} else {
 			w = json_utf8_len(p, r->len - r->pos);

@@ -1,6 +1,8 @@
 /* logfmt lines on stderr, one write(2) per line so concurrent writers
  * (and a supervisor reading the pipe) never see interleaved halves. */
 #include "log.h"
+#include "clock.h"
+#include "http_lex.h"
 
 #include <errno.h>
 #include <stdarg.h>
@@ -39,14 +41,13 @@ void log_at(int level, const char *fmt, ...)
 
 	/* Callers often log right before inspecting errno themselves. */
 	int saved_errno = errno;
+	/* The real wall clock, not clock_wall_ms: logs show the time even in
+	 * test builds whose ID clock is shifted. */
 	struct timespec ts;
-	struct tm tm;
+	char when[32];
 	clock_gettime(CLOCK_REALTIME, &ts);
-	if (!gmtime_r(&ts.tv_sec, &tm))
-		memset(&tm, 0, sizeof tm);
-	int n = snprintf(line, body_max, "ts=%04d-%02d-%02dT%02d:%02d:%02d.%03ldZ level=%s ",
-			 tm.tm_year + 1900, tm.tm_mon + 1, tm.tm_mday, tm.tm_hour,
-			 tm.tm_min, tm.tm_sec, ts.tv_nsec / 1000000L, log_names[level]);
+	clock_iso8601((uint64_t)ts.tv_sec * 1000 + (uint64_t)ts.tv_nsec / 1000000, when);
+	int n = snprintf(line, body_max, "ts=%s level=%s ", when, log_names[level]);
 	if (n < 0)
 		n = 0;
 
@@ -81,9 +82,13 @@ void log_at(int level, const char *fmt, ...)
 	errno = saved_errno;
 }
 
+/* The one logfmt value encoder: the access log, the Consul client's log
+ * lines and the configuration summary all go through it. (JSON strings have
+ * their own escaping, json_str; message fragments that are composed into
+ * larger texts before quoting use replacement, not escapes: config_show,
+ * consul_core's printable.) */
 void log_quote(char *out, size_t cap, const char *s, size_t n)
 {
-	static const char hex[] = "0123456789abcdef";
 	size_t o = 0;
 	if (cap < 3) {
 		if (cap)
@@ -101,8 +106,8 @@ void log_quote(char *out, size_t cap, const char *s, size_t n)
 		} else if (ch < 0x20 || ch >= 0x7f) {
 			tmp[k++] = '\\';
 			tmp[k++] = 'x';
-			tmp[k++] = hex[ch >> 4];
-			tmp[k++] = hex[ch & 15];
+			tmp[k++] = lex_hexdigit(ch >> 4);
+			tmp[k++] = lex_hexdigit(ch);
 		} else {
 			tmp[k++] = (char)ch;
 		}
@@ -113,4 +118,21 @@ void log_quote(char *out, size_t cap, const char *s, size_t n)
 	}
 	out[o++] = '"';
 	out[o] = '\0';
+}
+
+void log_value(char *out, size_t cap, const char *s, size_t n)
+{
+	int bare = n > 0;
+	for (size_t i = 0; i < n && bare; i++) {
+		unsigned char ch = (unsigned char)s[i];
+		bare = http_is_vchar(ch) && ch != '"' && ch != '=' && ch != '\\';
+	}
+	if (!bare) {
+		log_quote(out, cap, s, n);
+	} else if (cap) {
+		if (n > cap - 1)
+			n = cap - 1;
+		memcpy(out, s, n);
+		out[n] = '\0';
+	}
 }

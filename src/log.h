@@ -13,6 +13,9 @@ void log_at(int level, const char *fmt, ...) __attribute__((format(printf, 2, 3)
 /* Writes s as a logfmt quoted value ("..." with \" and \\ escaped, other
  * bytes outside printable ASCII as \xNN) into out; always NUL-terminates. */
 void log_quote(char *out, size_t cap, const char *s, size_t n);
+/* The same, but s as it is when it needs no quotes (non-empty, printable
+ * ASCII without '"', '=' or '\\'); cut to fit cap either way. */
+void log_value(char *out, size_t cap, const char *s, size_t n);
 #define log_error(...) log_at(LOG_ERROR, __VA_ARGS__)
 #define log_warn(...)  log_at(LOG_WARN, __VA_ARGS__)
 #define log_info(...)  log_at(LOG_INFO, __VA_ARGS__)

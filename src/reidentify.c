@@ -90,6 +90,30 @@ static void convert_entity(void *ud, struct entity *e)
 	e->shape = to;
 }
 
+/* Snowflakes: the first tick of layout n above the largest ID the old
+ * fence allowed in layout o, whatever machine (0: no fence). -1 when n has
+ * no such tick. */
+static int carry_fence(const struct sf_layout *o, const struct sf_layout *n, uint64_t old_fence,
+		       uint64_t *fence)
+{
+	*fence = 0;
+	if (!old_fence)
+		return 0;
+	uint64_t old_max = sf_compose(o, old_fence - 1, UINT64_MAX, UINT64_MAX);
+	*fence = (old_max >> (n->seq_bits + n->machine_bits)) + 1;
+	return *fence >> n->time_bits ? -1 : 0;
+}
+
+static void report_fence(FILE *out, const struct sf_layout *n, uint64_t fence)
+{
+	char when[32];
+	struct sf_parts p;
+	sf_decompose(n, sf_compose(n, fence, 0, 0), &p);
+	clock_iso8601(p.unix_ms, when);
+	fprintf(out, "snowflakes continue from tick %llu of %s (%s), above every ID issued before\n",
+		(unsigned long long)fence, n->name, when);
+}
+
 int reidentify(const struct config *cfg, FILE *out, char *err, size_t errlen)
 {
 	static struct store s;
@@ -126,18 +150,12 @@ int reidentify(const struct config *cfg, FILE *out, char *err, size_t errlen)
 		       err, errlen) != 0)
 		return -1;
 
-	/* Snowflakes: the largest ID the old fence allowed, whatever machine. */
-	uint64_t fence = 0;
-	if (s.fence) {
-		const struct sf_layout *o = &from.layout, *n = &to.layout;
-		uint64_t old_max = sf_compose(o, s.fence - 1, UINT64_MAX, UINT64_MAX);
-		fence = (old_max >> (n->seq_bits + n->machine_bits)) + 1;
-		if (fence >> n->time_bits) {
-			store_close(&s);
-			snprintf(err, errlen, "layout %s has no ID above the last ones of layout %s; "
-				 "nothing was changed", n->name, o->name);
-			return -1;
-		}
+	uint64_t fence;
+	if (carry_fence(&from.layout, &to.layout, s.fence, &fence) != 0) {
+		store_close(&s);
+		snprintf(err, errlen, "layout %s has no ID above the last ones of layout %s; "
+			 "nothing was changed", to.layout.name, from.layout.name);
+		return -1;
 	}
 	struct convert c = { &from, &to };
 	store_each(&s, convert_entity, &c);
@@ -153,14 +171,8 @@ int reidentify(const struct config *cfg, FILE *out, char *err, size_t errlen)
 	fprintf(out, "DATA_DIR %s moved from %s to %s: %zu entities carried over by value "
 		"(every new int/long value lies above every old one)\n",
 		cfg->data_dir, f.identity, mine, s.count);
-	if (fence) {
-		char when[32];
-		struct sf_parts p;
-		sf_decompose(&to.layout, sf_compose(&to.layout, fence, 0, 0), &p);
-		clock_iso8601(p.unix_ms, when);
-		fprintf(out, "snowflakes continue from tick %llu of %s (%s), above every ID issued before\n",
-			(unsigned long long)fence, to.layout.name, when);
-	}
+	if (fence)
+		report_fence(out, &to.layout, fence);
 	store_close(&s);
 	return 0;
 }

@@ -193,6 +193,40 @@ static int skip_scalar(struct scan *s)
 	return s->p > start ? 0 : -1;
 }
 
+/* One object of the listing: its "Key" (required) and "Value" (NULL when
+ * null or absent) as raw strings; other members are skipped. 0 or -1. */
+static int entry(struct scan *s, const char **key, size_t *key_len,
+		 const char **value, size_t *value_len)
+{
+	if (!eat(s, '{'))
+		return -1;
+	if (!eat(s, '}')) {
+		do {
+			const char *k, *v;
+			size_t kn, vn;
+			if (raw_string(s, &k, &kn) != 0 || !eat(s, ':'))
+				return -1;
+			ws(s);
+			if (s->p < s->end && *s->p == '"') {
+				if (raw_string(s, &v, &vn) != 0)
+					return -1;
+				if (kn == 3 && memcmp(k, "Key", 3) == 0) {
+					*key = v;
+					*key_len = vn;
+				} else if (kn == 5 && memcmp(k, "Value", 5) == 0) {
+					*value = v;
+					*value_len = vn;
+				}
+			} else if (skip_scalar(s) != 0) {
+				return -1;
+			}
+		} while (eat(s, ','));
+		if (!eat(s, '}'))
+			return -1;
+	}
+	return *key ? 0 : -1;
+}
+
 int shard_kv_parse_listing(const char *json, size_t n,
 			   int (*fn)(void *ud, const char *key, size_t key_len,
 				     const char *val, size_t val_len),
@@ -209,33 +243,7 @@ int shard_kv_parse_listing(const char *json, size_t n,
 	do {
 		const char *key = NULL, *value = NULL;
 		size_t key_len = 0, value_len = 0;
-		if (!eat(&s, '{'))
-			goto bad;
-		if (!eat(&s, '}')) {
-			do {
-				const char *k, *v;
-				size_t kn, vn;
-				if (raw_string(&s, &k, &kn) != 0 || !eat(&s, ':'))
-					goto bad;
-				ws(&s);
-				if (s.p < s.end && *s.p == '"') {
-					if (raw_string(&s, &v, &vn) != 0)
-						goto bad;
-					if (kn == 3 && memcmp(k, "Key", 3) == 0) {
-						key = v;
-						key_len = vn;
-					} else if (kn == 5 && memcmp(k, "Value", 5) == 0) {
-						value = v;
-						value_len = vn;
-					}
-				} else if (skip_scalar(&s) != 0) {
-					goto bad;
-				}
-			} while (eat(&s, ','));
-			if (!eat(&s, '}'))
-				goto bad;
-		}
-		if (!key)
+		if (entry(&s, &key, &key_len, &value, &value_len) != 0)
 			goto bad;
 		size_t need = value_len / 4 * 3 + 1;
 		if (need > val_cap) {

@@ -4,7 +4,7 @@
  * with the whole input (stateless re-parsing after each read), the body never
  * exceeds the cap, and the chunked decoder gives the same bytes in place as
  * into a separate buffer.
- * fuzz-src: src/http_response.c src/http_parse.c */
+ * fuzz-src: src/http_response.c src/http_lex.c */
 #include "http_response.h"
 #include <stdint.h>
 #include <stdlib.h>

@@ -1,7 +1,7 @@
 /* libFuzzer target for http_parse.c. Besides crashes and sanitizer reports it
  * checks the parser's contract: results are bounded, pointers stay inside the
  * input, and a shorter prefix never disagrees with the whole input.
- * fuzz-src: src/http_parse.c */
+ * fuzz-src: src/http_parse.c src/http_lex.c */
 #include "http_parse.h"
 #include <stdint.h>
 #include <stdlib.h>

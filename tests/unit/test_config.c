@@ -505,6 +505,17 @@ static void test_describe(void)
 	CHECK(strstr(line, "consul_url=off") && strstr(line, "container_ip=auto"));
 	CHECK(strstr(line, "log_level=info") != NULL);
 
+	/* Quoted the logfmt way, like every logged value: escapes, not guesses. */
+	setenv("DATA_DIR", "/srv/a\tb\"c\\d\xc3\xa9", 1);
+	CHECK(load(NULL) == CONFIG_OK);
+	config_describe(&cfg, line, sizeof line);
+	CHECK(strstr(line, " data_dir=\"/srv/a\\x09b\\\"c\\\\d\\xc3\\xa9\" ") != NULL);
+	setenv("DATA_DIR", "/srv/a=b", 1);
+	CHECK(load(NULL) == CONFIG_OK);
+	config_describe(&cfg, line, sizeof line);
+	CHECK(strstr(line, " data_dir=\"/srv/a=b\" ") != NULL);
+	unsetenv("DATA_DIR");
+
 	/* A short buffer truncates and stays terminated. */
 	char small[16];
 	memset(small, 'Z', sizeof small);

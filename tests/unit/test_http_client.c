@@ -262,35 +262,6 @@ static void test_bad_heads(void)
 	CHECK(rd(big, n, 0, 0, 10) == HTTP_RESP_TOO_BIG);
 }
 
-static void test_url(void)
-{
-	char host[64], prefix[64], err[200];
-	unsigned port = 0;
-	CHECK(http_client_parse_url("http://127.0.0.1:8500", host, sizeof host, &port, prefix,
-				    sizeof prefix, err, sizeof err) == 0);
-	CHECK(strcmp(host, "127.0.0.1") == 0 && port == 8500 && prefix[0] == '\0');
-	CHECK(http_client_parse_url("HTTP://consul.service:80/proxy/consul/", host, sizeof host, &port,
-				    prefix, sizeof prefix, err, sizeof err) == 0);
-	CHECK(strcmp(host, "consul.service") == 0 && port == 80 && strcmp(prefix, "/proxy/consul") == 0);
-	CHECK(http_client_parse_url("http://agent/", host, sizeof host, &port, prefix, sizeof prefix,
-				    err, sizeof err) == 0);
-	CHECK(strcmp(host, "agent") == 0 && port == 80 && prefix[0] == '\0');
-	CHECK(http_client_parse_url("https://agent:8501", host, sizeof host, &port, prefix,
-				    sizeof prefix, err, sizeof err) == -1);
-	CHECK(strstr(err, "https is not supported") != NULL);
-	static const char *const bad[] = {
-		"agent:8500", "http://", "http://:8500", "http://a:0", "http://a:65536", "http://a:",
-		"http://a:1234567", "http://user@a", "http://a/b c", "http://a/b?x", "http://a#f",
-	};
-	for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++) {
-		int rc = http_client_parse_url(bad[i], host, sizeof host, &port, prefix, sizeof prefix,
-					       err, sizeof err);
-		if (rc != -1)
-			fprintf(stderr, "url %s accepted\n", bad[i]);
-		CHECK(rc == -1 && err[0]);
-	}
-}
-
 /* ---- the connection, against a scripted server ----------------------- */
 
 /* What the server does with each request it reads, in order. */
@@ -687,7 +658,6 @@ int main(void)
 	test_close_delimited();
 	test_no_body();
 	test_bad_heads();
-	test_url();
 	test_connection();
 	test_large_responses();
 	return check_summary("http_client");
