@@ -16,6 +16,7 @@ const sources = [_]struct { []const u8, Heat }{
     .{ "api_ids.c", .hot },
     .{ "api_info.c", .hot },
     .{ "auth.c", .cold },
+    .{ "buf.c", .hot },
     .{ "clock.c", .hot },
     .{ "config.c", .cold },
     .{ "conn.c", .hot },
@@ -24,6 +25,7 @@ const sources = [_]struct { []const u8, Heat }{
     .{ "crc32c.c", .hot },
     .{ "gate.c", .hot },
     .{ "http_client.c", .cold },
+    .{ "http_lex.c", .hot },
     .{ "http_parse.c", .hot },
     .{ "http_resp.c", .hot },
     .{ "http_response.c", .cold },
@@ -46,6 +48,7 @@ const sources = [_]struct { []const u8, Heat }{
     .{ "snowflake.c", .hot },
     .{ "store.c", .hot },
     .{ "store_kv.c", .cold },
+    .{ "url.c", .cold },
     .{ "uuid.c", .hot },
 };
 

@@ -34,16 +34,6 @@ static inline int lex_ieq(const char *a, const char *b, size_t n)
 /* s[0..n) equals the string literal lit, ignoring case. */
 #define LEX_IEQ(s, n, lit) ((n) == sizeof lit - 1 && lex_ieq((s), lit, sizeof lit - 1))
 
-/* s[0..n) equals lc, a NUL-terminated string taken as already lowercase:
- * only s is folded, so an uppercase byte in lc never matches. */
-static inline int lex_ieq_lc(const char *s, size_t n, const char *lc)
-{
-	for (size_t i = 0; i < n; i++)
-		if (!lc[i] || lex_lower((unsigned char)s[i]) != (unsigned char)lc[i])
-			return 0;
-	return lc[n] == '\0';
-}
-
 /* Value of a hex digit (either case), or -1. */
 static inline int lex_hexval(unsigned char c)
 {

@@ -306,8 +306,9 @@ long http_read_response(const char *buf, size_t len, int eof, int head_request,
 
 const struct http_header *http_response_header(const struct http_response *res, const char *name)
 {
+	size_t n = strlen(name);
 	for (size_t i = 0; i < res->num_headers; i++)
-		if (lex_ieq_lc(res->headers[i].name, res->headers[i].name_len, name))
+		if (res->headers[i].name_len == n && lex_ieq(res->headers[i].name, name, n))
 			return &res->headers[i];
 	return NULL;
 }

@@ -54,8 +54,8 @@ long http_chunked_decode(const char *in, size_t len, char *out, size_t cap, size
 long http_read_response(const char *buf, size_t len, int eof, int head_request,
 			struct http_response *res, char *body, size_t cap, size_t *body_len);
 
-/* Header lookup in a parsed response, ignoring the case of the received
- * names: `name` must be given in lowercase. NULL when absent. */
+/* Header lookup in a parsed response, ignoring case on both sides (field
+ * names are case-insensitive, RFC 9110 5.1). NULL when absent. */
 const struct http_header *http_response_header(const struct http_response *res,
 					       const char *name);
 

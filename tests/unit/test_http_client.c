@@ -91,6 +91,13 @@ static void test_content_length(void)
 	CHECK_EQ_U64(res.num_headers, 3);
 	const struct http_header *h = http_response_header(&res, "x-consul-index");
 	CHECK(h && h->value_len == 1 && h->value[0] == '7');
+	/* Names match whatever their case on either side (consul.c asks for
+	 * "X-Consul-Index": a lookup that only folded the received name never
+	 * found it, so a standby's blocking watch never blocked). */
+	CHECK(http_response_header(&res, "X-Consul-Index") == h);
+	CHECK(http_response_header(&res, "X-CONSUL-INDEX") == h);
+	CHECK(http_response_header(&res, "X-Consul-Inde") == NULL);
+	CHECK(http_response_header(&res, "X-Consul-Index2") == NULL);
 	CHECK(http_response_header(&res, "X-Missing") == NULL);
 
 	/* Extra bytes after the body are not part of this response. */
