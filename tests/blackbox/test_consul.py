@@ -284,16 +284,30 @@ def test_duplicate_shard_refuses_until_the_holder_stops(servers, agent, name):
 def test_kill9_holder_taken_over_after_session_ttl(servers, agent, name):
     a = start(servers, agent.url, name)
     wait_until(lambda: lock_held(a), 5, "first holder")
+    dead_session, holder = kv_holder(agent, f"{name}/shards/1")
+    assert dead_session and holder["pid"] == a.proc.pid, (dead_session, holder)
     b = start(servers, agent.url, name)
     wait_until(lambda: health(b)[0] == 503, 5, "the standby")
 
     a.kill()
     t0 = time.monotonic()
-    # The dead holder's session lives on until Consul expires it.
-    time.sleep(3)
-    assert health(b)[0] == 503 and b.next_id(uniq(), "int").status == 503
-    wait_until(lambda: lock_held(b), 2 * SESSION_TTL_S + 8, "takeover after the TTL",
-               interval=0.25)
+    # The dead holder's session lives on until Consul expires it, and for as
+    # long as it does the standby refuses: checked over the whole window. The
+    # session is looked up after the standby answered, so a session still
+    # there means it was there when the standby answered (one that expired
+    # never comes back).
+    refusals = 0
+    while True:
+        st, nid = health(b)[0], b.next_id(uniq(), "int").status
+        if not agent.get(f"/v1/session/info/{dead_session}"):
+            break
+        assert (st, nid) == (503, 503), \
+            f"the standby served while the dead holder's session still held the lock ({st}, {nid})"
+        refusals += 1
+        assert time.monotonic() - t0 < 2 * SESSION_TTL_S + 8, "the dead holder's session never expired"
+        time.sleep(0.25)
+    assert refusals > 0, "the session was gone before the standby was asked"
+    wait_until(lambda: lock_held(b), 8, "takeover once the session expired", interval=0.25)
     took = time.monotonic() - t0
     # Consul never invalidates a session before its TTL.
     assert took >= SESSION_TTL_S, took
