@@ -290,6 +290,7 @@ def test_no_duplicates_under_load_across_repeated_sigkill(make_server, build):
     lock = threading.Lock()
     got = collections.defaultdict(list)          # entity -> every 200 value
     epochs_served = set()
+    answered = [0] * 4                           # per client: 200 answers so far
     unexpected = []                              # non-200 responses
     errors = []
 
@@ -323,24 +324,39 @@ def test_no_duplicates_under_load_across_repeated_sigkill(make_server, build):
                 with lock:
                     got[ent].extend(vals)
                     epochs_served.add(epoch[0])
+                    answered[idx] += 1
         except BaseException as e:               # noqa: BLE001
             errors.append(e)
         finally:
             ka.close()
 
-    threads = [threading.Thread(target=client, args=(i,), daemon=True) for i in range(4)]
+    threads = [threading.Thread(target=client, args=(i,), daemon=True)
+               for i in range(len(answered))]
     for t in threads:
         t.start()
     kills = 22
     try:
         for _ in range(kills):
-            time.sleep(rnd.uniform(0.05, 0.3))
+            time.sleep(rnd.uniform(0.05, 0.3))   # the kill lands at a random point of the traffic
             assert s.running, f"server died by itself (seed {seed}):\n{s.output()}"
             s.kill()
             with lock:
                 epoch[0] += 1
             s.start()
-        time.sleep(0.3)
+        # Every client gets through to the last incarnation: two more answers
+        # each, the second of them asked only after the first came back, so
+        # after the previous process was gone.
+        with lock:
+            before = list(answered)
+        deadline = time.monotonic() + 10
+        while True:
+            with lock:
+                if all(a >= b + 2 for a, b in zip(answered, before)):
+                    break
+            assert time.monotonic() < deadline, \
+                f"clients not served after the last restart (seed {seed}): " \
+                f"{before} -> {answered}; {errors!r}"
+            time.sleep(0.01)
     finally:
         stop.set()
         for t in threads:
