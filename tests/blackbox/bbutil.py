@@ -18,6 +18,11 @@ from pathlib import Path
 
 REPO = Path(__file__).resolve().parents[2]
 BIN = os.environ.get("SHARDID_BIN") or str(REPO / "zig-out" / "bin" / "shardid")
+# The test build: ASan+UBSan with the test hooks compiled in (`make
+# build/shardid-asan`). SHARDID_TEST_BIN is the older name of the override.
+ASAN_BIN = (os.environ.get("SHARDID_ASAN_BIN") or os.environ.get("SHARDID_TEST_BIN")
+            or str(REPO / "build" / "shardid-asan"))
+BUILDS = {"release": BIN, "asan": ASAN_BIN}
 
 # Every variable of SPEC section 2 (plus MAX_CONNECTIONS): removed from the
 # inherited environment so the caller's shell cannot change what a test sees.
@@ -396,16 +401,89 @@ class RawConn:
         return True
 
 
+# --------------------------------------------------------------------------- #
+# Either build: the release binary or the ASan+UBSan test build
+# --------------------------------------------------------------------------- #
+# A small quarantine keeps ASan's RSS meaningful; leaks are still checked at exit.
+ASAN_ENV = {
+    "ASAN_OPTIONS": "detect_leaks=1:halt_on_error=1:quarantine_size_mb=4:malloc_context_size=8",
+    "UBSAN_OPTIONS": "print_stacktrace=1:halt_on_error=1",
+}
+SANITIZER_MARKS = ("ERROR: AddressSanitizer", "ERROR: LeakSanitizer", "runtime error",
+                   "UndefinedBehaviorSanitizer")
+
+
+def build_missing(name):
+    """Why the build `name` (a BUILDS key) cannot run here, or None."""
+    path = BUILDS[name]
+    if os.path.isfile(path) and os.access(path, os.X_OK):
+        return None
+    how = ("`make` or set SHARDID_BIN" if name == "release" else
+           "`make build/shardid-asan` or set SHARDID_ASAN_BIN")
+    return f"{name} build not found at {path} ({how})"
+
+
+class BuildServer(Server):
+    """A Server running one of BUILDS by name. The ASan build runs with
+    ASAN_ENV; after its runs, assert_sanitizer_clean() finds any report it
+    printed (finish() stops it and checks)."""
+
+    def __init__(self, workdir, build, env=None, args=None):
+        env = dict(env or {})
+        if build == "asan":
+            env = {**ASAN_ENV, **env}
+        super().__init__(workdir, env=env, args=args, binary=BUILDS[build])
+        self.build = build
+        if "DATA_DIR" in self.env:
+            self.data_dir = Path(self.env["DATA_DIR"])
+
+    @property
+    def journal(self):
+        return self.data_dir / "journal"
+
+    def stderr_text(self, all_runs=False):
+        """stderr of the current run (all_runs: of every run so far)."""
+        out = []
+        for i in range(1 if all_runs else self.runs, self.runs + 1):
+            p = self.workdir / f"stderr.{i}"
+            if p.exists():
+                out.append(p.read_text(errors="replace"))
+        return "\n".join(out)
+
+    def assert_sanitizer_clean(self, all_runs=False):
+        text = self.stderr_text(all_runs)
+        hits = [m for m in SANITIZER_MARKS if m in text]
+        assert not hits, f"{self.build}: sanitizer report ({hits}):\n{text[-6000:]}"
+
+    def rss_kib(self):
+        with open(f"/proc/{self.proc.pid}/status") as f:
+            for line in f:
+                if line.startswith("VmRSS:"):
+                    return int(line.split()[1])
+        raise AssertionError("no VmRSS")
+
+    def finish(self):
+        """Graceful stop (exit 0 asserted), then no sanitizer report in any run."""
+        try:
+            if self.running:
+                self.stop()
+        finally:
+            self.assert_sanitizer_clean(all_runs=True)
+
+
 def stop_all(servers):
     """Stops every server still running (SIGTERM, exit 0 asserted by stop());
-    fails afterwards with all the errors, so one bad stop hides no other."""
+    a BuildServer also must have printed no sanitizer report. Fails afterwards
+    with all the errors, so one bad stop hides no other."""
     errors = []
     for s in servers:
-        if s.running:
-            try:
+        try:
+            if isinstance(s, BuildServer):
+                s.finish()
+            elif s.running:
                 s.stop()
-            except AssertionError as e:
-                errors.append(str(e))
+        except AssertionError as e:
+            errors.append(str(e))
     assert not errors, "\n".join(errors)
 
 

@@ -3,7 +3,7 @@
 The first group uses the shared `servers` fixture (the binary under test,
 SHARDID_BIN or zig-out/bin/shardid). The second group (SPEC 5, "Durability")
 runs against both builds where that makes sense: the release binary and the
-test build with test hooks (build/shardid-asan, or SHARDID_TEST_BIN), which
+test build with test hooks (build/shardid-asan, or SHARDID_ASAN_BIN), which
 lets a test move the server's wall clock through the file named by
 SHARDID_TEST_CLOCK_OFFSET_FILE. Tests that need the test build or root (tmpfs)
 skip with the reason when they cannot run.
@@ -18,12 +18,12 @@ import re
 import subprocess
 import threading
 import time
-from pathlib import Path
 
 import pytest
 
 import bbutil
-from bbutil import REPO, Server, assert_error, decompose, ok, set_clock_offset
+from bbutil import (BUILDS, BuildServer, assert_error, build_missing, decompose, ok,
+                    set_clock_offset)
 
 
 def test_sequence_continues_after_graceful_restart(servers):
@@ -156,58 +156,39 @@ def test_concurrent_clients_never_get_the_same_value(servers):
 # =========================================================================== #
 # SPEC 5 against both builds
 # =========================================================================== #
-RELEASE_BIN = bbutil.BIN
-TEST_BIN = os.environ.get("SHARDID_TEST_BIN") or str(REPO / "build" / "shardid-asan")
-BUILDS = {"release": RELEASE_BIN, "test": TEST_BIN}
-
 JOURNAL_MAGIC = b"SHRDJ01\n"
 CLIENT_ERRORS = (OSError, http.client.HTTPException)
 
 
 def _binary(name):
-    path = BUILDS[name]
-    if not (os.path.isfile(path) and os.access(path, os.X_OK)):
-        hint = "make" if name == "release" else "make build/shardid-asan"
-        pytest.skip(f"{name} build not found at {path} (run `{hint}`)")
-    return path
+    """The build `name` (bbutil.BUILDS: release, asan); skips when it is missing."""
+    why = build_missing(name)
+    if why:
+        pytest.skip(why)
+    return name
 
 
 @pytest.fixture(params=sorted(BUILDS))
 def build(request):
-    """Path of the binary: parametrized over the release and the test build."""
+    """Parametrized over the release and the test build."""
     return _binary(request.param)
 
 
 @pytest.fixture
 def test_build():
-    """Path of the test build (clock hook compiled in)."""
-    return _binary("test")
-
-
-class BuildServer(Server):
-    """bbutil.Server running a chosen binary, with journal helpers."""
-
-    def __init__(self, workdir, binary, env=None, args=None):
-        super().__init__(workdir, env=env, args=args, binary=binary)
-        if "DATA_DIR" in self.env:
-            self.data_dir = Path(self.env["DATA_DIR"])
-
-    @property
-    def journal(self):
-        return self.data_dir / "journal"
-
-    def stderr(self):
-        return self.stderr_path.read_text(errors="replace")
+    """The test build (ASan+UBSan, clock hook compiled in)."""
+    return _binary("asan")
 
 
 @pytest.fixture
 def make_server(tmp_path_factory):
-    """make_server(binary, env=None, args=None, start=True) -> BuildServer.
-    Servers still running at the end are stopped gracefully (exit 0 asserted)."""
+    """make_server(build, env=None, args=None, start=True) -> bbutil.BuildServer.
+    At the end each must exit 0 on SIGTERM (if still running) and must have
+    printed no sanitizer report in any run."""
     made = []
 
-    def make(binary, env=None, args=None, start=True):
-        s = BuildServer(tmp_path_factory.mktemp("dur"), binary, env=env, args=args)
+    def make(build, env=None, args=None, start=True):
+        s = BuildServer(tmp_path_factory.mktemp("dur"), build, env=env, args=args)
         made.append(s)
         if start:
             s.start()
@@ -309,6 +290,7 @@ def test_no_duplicates_under_load_across_repeated_sigkill(make_server, build):
     lock = threading.Lock()
     got = collections.defaultdict(list)          # entity -> every 200 value
     epochs_served = set()
+    answered = [0] * 4                           # per client: 200 answers so far
     unexpected = []                              # non-200 responses
     errors = []
 
@@ -342,24 +324,39 @@ def test_no_duplicates_under_load_across_repeated_sigkill(make_server, build):
                 with lock:
                     got[ent].extend(vals)
                     epochs_served.add(epoch[0])
+                    answered[idx] += 1
         except BaseException as e:               # noqa: BLE001
             errors.append(e)
         finally:
             ka.close()
 
-    threads = [threading.Thread(target=client, args=(i,), daemon=True) for i in range(4)]
+    threads = [threading.Thread(target=client, args=(i,), daemon=True)
+               for i in range(len(answered))]
     for t in threads:
         t.start()
     kills = 22
     try:
         for _ in range(kills):
-            time.sleep(rnd.uniform(0.05, 0.3))
+            time.sleep(rnd.uniform(0.05, 0.3))   # the kill lands at a random point of the traffic
             assert s.running, f"server died by itself (seed {seed}):\n{s.output()}"
             s.kill()
             with lock:
                 epoch[0] += 1
             s.start()
-        time.sleep(0.3)
+        # Every client gets through to the last incarnation: two more answers
+        # each, the second of them asked only after the first came back, so
+        # after the previous process was gone.
+        with lock:
+            before = list(answered)
+        deadline = time.monotonic() + 10
+        while True:
+            with lock:
+                if all(a >= b + 2 for a, b in zip(answered, before)):
+                    break
+            assert time.monotonic() < deadline, \
+                f"clients not served after the last restart (seed {seed}): " \
+                f"{before} -> {answered}; {errors!r}"
+            time.sleep(0.01)
     finally:
         stop.set()
         for t in threads:
@@ -394,8 +391,8 @@ CLOCK_WAIT_S = 5.0   # SPEC 3: wait up to 5 s for the clock, then 503
 SLACK_S = 2.5        # sanitizer build, loaded CI machine
 
 
-def clock_server(make_server, binary, layout="sonyflake"):
-    s = make_server(binary, start=False)
+def clock_server(make_server, build, layout="sonyflake"):
+    s = make_server(build, start=False)
     s.offset_file = s.workdir / "clock-offset"
     set_clock_offset(s.offset_file, 0)
     s.start(env={"SHARDID_TEST_CLOCK_OFFSET_FILE": str(s.offset_file),
@@ -617,7 +614,7 @@ def test_disk_full_fails_with_503_and_recovers_without_restart(small_tmpfs, make
 
     # The journal written through the failures replays cleanly.
     s.restart()
-    assert "torn" not in s.stderr() and "corrupt" not in s.stderr(), s.stderr()
+    assert "torn" not in s.stderr_text() and "corrupt" not in s.stderr_text(), s.stderr_text()
     for ent, vals in got.items():
         if vals:
             assert values_of(ok(s.next_id(ent, "int")), "int")[0] > max(vals), ent
@@ -718,13 +715,13 @@ def test_torn_tail_is_dropped_with_a_warning(make_server, build, damage):
     s.journal.write_bytes(data)
 
     s.start()
-    err = s.stderr()
+    err = s.stderr_text()
     assert re.search(r"level=warn.*(torn|tail)", err), err
     for name, t in (("ti", "int"), ("tl", "long"), ("ts", "snowflake")):
         assert values_of(ok(s.next_id(name, t)), t)[0] > top[name], name
     # The tail was cut off, so the next start is clean.
     s.restart()
-    assert "level=warn" not in s.stderr(), s.stderr()
+    assert "level=warn" not in s.stderr_text(), s.stderr_text()
     for name, t in (("ti", "int"), ("tl", "long"), ("ts", "snowflake")):
         assert values_of(ok(s.next_id(name, t)), t)[0] > top[name], name
 

@@ -22,7 +22,7 @@ unrenewed session 10-20 s after its last renewal (up to twice the TTL); the
 holder renews every ~3.3 s with a 5 s request timeout; a standby watches the
 lock key with a blocking query and takes over at once when it is freed.
 The clock-skew test needs the test build (build/shardid-asan or
-SHARDID_TEST_BIN) and skips without it.
+SHARDID_ASAN_BIN) and skips without it.
 """
 import base64
 import collections
@@ -55,7 +55,7 @@ READY_MAX_S = 10          # a fresh instance gets the lock and merges the (small
 CLOCK_WAIT_S = 5.0        # SPEC 3: wait up to 5 s for the clock, then 503
 SLACK_S = 2.5             # sanitizer build, loaded CI machine
 
-TEST_BIN = os.environ.get("SHARDID_TEST_BIN") or str(REPO / "build" / "shardid-asan")
+TEST_BIN = bbutil.ASAN_BIN
 
 SHARD, TOTAL = 2, 3       # shard 2 of 3: values 2, 5, 8, ... make the residue check bite
 SEQ_TYPES = ("int", "long")
@@ -815,8 +815,9 @@ def test_partitioned_holder_stops_and_successor_continues(fleet, request):
 # --------------------------------------------------------------------------- #
 @pytest.fixture
 def test_bin():
-    if not (os.path.isfile(TEST_BIN) and os.access(TEST_BIN, os.X_OK)):
-        pytest.skip(f"test build not found at {TEST_BIN} (run `make build/shardid-asan`)")
+    why = bbutil.build_missing("asan")
+    if why:
+        pytest.skip(why)
     return TEST_BIN
 
 

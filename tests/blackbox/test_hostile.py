@@ -12,7 +12,6 @@ memory (VmRSS before/after a repeated abuse loop) and that a rejected request
 hands out no ID (its entity stays unknown: /api/status is 404).
 """
 import json
-import os
 import re
 import resource
 import select
@@ -23,78 +22,27 @@ import time
 
 import pytest
 
-import bbutil
-from bbutil import REPO, Server, assert_error, get_req, ok, send_raw, uniq, wait_accepting
+from bbutil import (BUILDS, BuildServer, assert_error, build_missing, get_req, ok, send_raw,
+                    stop_all, uniq, wait_accepting)
 
-BINARIES = {
-    "release": bbutil.BIN,
-    "asan": os.environ.get("SHARDID_ASAN_BIN") or str(REPO / "build" / "shardid-asan"),
-}
-# A small quarantine keeps ASan's RSS meaningful; leaks are still checked at exit.
-ASAN_ENV = {
-    "ASAN_OPTIONS": "detect_leaks=1:halt_on_error=1:quarantine_size_mb=4:malloc_context_size=8",
-    "UBSAN_OPTIONS": "print_stacktrace=1:halt_on_error=1",
-}
-SANITIZER_MARKS = ("ERROR: AddressSanitizer", "ERROR: LeakSanitizer", "runtime error",
-                   "UndefinedBehaviorSanitizer")
 # Allowed VmRSS growth over a repeated abuse loop (after a warm-up round).
 RSS_SLACK_KIB = {"release": 3 * 1024, "asan": 12 * 1024}
 
 
 # --------------------------------------------------------------------------- #
-# Servers of either binary
+# The server: either build (bbutil.BuildServer)
 # --------------------------------------------------------------------------- #
-class BinServer(Server):
-    """bbutil.Server running the release or the ASan build."""
-
-    def __init__(self, workdir, flavor, env=None, args=None):
-        env = dict(env or {})
-        if flavor == "asan":
-            env = {**ASAN_ENV, **env}
-        super().__init__(workdir, env=env, args=args, binary=BINARIES[flavor])
-        self.flavor = flavor
-
-    def stderr_text(self, all_runs=False):
-        out = []
-        for i in range(1 if all_runs else self.runs, self.runs + 1):
-            p = self.workdir / f"stderr.{i}"
-            if p.exists():
-                out.append(p.read_text(errors="replace"))
-        return "\n".join(out)
-
-    def assert_sanitizer_clean(self, all_runs=False):
-        text = self.stderr_text(all_runs)
-        hits = [m for m in SANITIZER_MARKS if m in text]
-        assert not hits, f"{self.flavor}: sanitizer report ({hits}):\n{text[-6000:]}"
-
-    def rss_kib(self):
-        with open(f"/proc/{self.proc.pid}/status") as f:
-            for line in f:
-                if line.startswith("VmRSS:"):
-                    return int(line.split()[1])
-        raise AssertionError("no VmRSS")
-
-    def finish(self):
-        """Graceful stop (exit 0 asserted), then no sanitizer report."""
-        try:
-            if self.running:
-                self.stop()
-        finally:
-            self.assert_sanitizer_clean(all_runs=True)
-
-
-@pytest.fixture(scope="module", params=list(BINARIES))
+@pytest.fixture(scope="module", params=list(BUILDS))
 def flavor(request):
-    path = BINARIES[request.param]
-    if not (os.path.isfile(path) and os.access(path, os.X_OK)):
-        pytest.skip(f"{request.param} binary not found at {path} "
-                    f"(make build/shardid-asan, or set SHARDID_ASAN_BIN)")
+    why = build_missing(request.param)
+    if why:
+        pytest.skip(why)
     return request.param
 
 
 @pytest.fixture(scope="module")
 def _hs_module(flavor, tmp_path_factory):
-    s = BinServer(tmp_path_factory.mktemp(f"hostile-{flavor}"), flavor)
+    s = BuildServer(tmp_path_factory.mktemp(f"hostile-{flavor}"), flavor)
     s.start()
     yield s
     s.finish()
@@ -118,18 +66,12 @@ def fresh(flavor, tmp_path_factory):
     made = []
 
     def make(env=None):
-        s = BinServer(tmp_path_factory.mktemp(f"hostile-{flavor}-fresh"), flavor, env=env)
+        s = BuildServer(tmp_path_factory.mktemp(f"hostile-{flavor}-fresh"), flavor, env=env)
         made.append(s)
         return s.start()
 
     yield make
-    errors = []
-    for s in made:
-        try:
-            s.finish()
-        except AssertionError as e:
-            errors.append(str(e))
-    assert not errors, "\n".join(errors)
+    stop_all(made)   # each: exit 0 and no sanitizer report
 
 
 # --------------------------------------------------------------------------- #
@@ -154,10 +96,10 @@ def rss_bounded(s, abuse, rounds, warmup=1):
     for _ in range(rounds):
         abuse()
     after = s.rss_kib()
-    print(f"rss[{s.flavor}]: {before} -> {after} KiB over {rounds} rounds")
-    slack = RSS_SLACK_KIB[s.flavor]
+    print(f"rss[{s.build}]: {before} -> {after} KiB over {rounds} rounds")
+    slack = RSS_SLACK_KIB[s.build]
     assert after - before <= slack, (
-        f"{s.flavor}: RSS grew {after - before} KiB over {rounds} rounds "
+        f"{s.build}: RSS grew {after - before} KiB over {rounds} rounds "
         f"({before} -> {after} KiB, allowed {slack})")
     return before, after
 
@@ -554,7 +496,7 @@ def test_slow_reader_is_not_buffered_unboundedly(hs):
     last, stuck1, n1 = _slow_reader_round(hs, e, 200)
     last2, stuck2, n2 = _slow_reader_round(hs, e, 200)
     assert n1 > 100 and n2 > 100, (n1, n2)        # the backlog really built up
-    slack = RSS_SLACK_KIB[hs.flavor]
+    slack = RSS_SLACK_KIB[hs.build]
     # while stuck: one input buffer + ~256 KiB of output + one response
     assert stuck1 - base <= slack + 1024, f"RSS {base} -> {stuck1} KiB while stuck"
     assert stuck2 - stuck1 <= slack, f"RSS {stuck1} -> {stuck2} KiB on the second round"
@@ -747,5 +689,5 @@ def test_hundred_thousand_pipelined_requests(hs):
     assert not err, err
     assert buf == b""
     peak = max(peak, hs.rss_kib())
-    assert peak - base <= RSS_SLACK_KIB[hs.flavor] + 1024, f"RSS {base} -> {peak} KiB"
+    assert peak - base <= RSS_SLACK_KIB[hs.build] + 1024, f"RSS {base} -> {peak} KiB"
     assert ok(hs.status(e))["currentValue"] == total

@@ -1,6 +1,7 @@
 """HTTP/1.1 behaviour: routing errors, methods, HEAD, keep-alive, pipelining,
 framing errors and limits, timeouts and the connection cap. Raw sockets."""
 import random
+import re
 import socket
 import struct
 import time
@@ -170,7 +171,7 @@ def test_request_sent_byte_by_byte(srv):
     with srv.raw() as c:
         for b in get_req("/shard-info"):
             c.send(bytes([b]))
-            time.sleep(0.001)
+            time.sleep(0.001)   # the point: each byte arrives on its own
         r = c.read_response()
     assert r.status == 200 and r.json["shardId"] == 1
 
@@ -179,6 +180,8 @@ def test_body_arriving_late(srv):
     e = uniq()
     body = b'{"dataType":"long"}'
     with srv.raw() as c:
+        # The point: the head, then the body in two pieces, each arriving
+        # well after the one before (a slow client, not a condition to wait on).
         c.send(f"POST /api/init/{e} HTTP/1.1\r\nHost: x\r\nContent-Length: {len(body)}\r\n\r\n")
         time.sleep(0.2)
         c.send(body[:5])
@@ -354,13 +357,19 @@ def test_random_garbage_does_not_hurt(srv):
                 c.send(data + b"\r\n\r\n")
             except OSError:
                 pass
-        time.sleep(0.3)
-        for c in conns:
-            c.sock.settimeout(0.01)
+        # Each ends with a blank line: the server must have dealt with every
+        # one (answered with an error, or not at all) and closed it.
+        for i, c in enumerate(conns):
+            got = b""
+            c.sock.settimeout(5)
             try:
-                c.sock.recv(65536)
-            except OSError:
+                while chunk := c.sock.recv(65536):
+                    got += chunk
+            except ConnectionResetError:
                 pass
+            except socket.timeout:
+                raise AssertionError(f"garbage connection {i} still open after 5 s: {got[:80]!r}")
+            assert not got or re.match(rb"HTTP/1\.[01] 4\d\d ", got), (i, got[:200])
     finally:
         for c in conns:
             c.close()

@@ -27,7 +27,7 @@ from collections import defaultdict
 
 import pytest
 
-from bbutil import REPO, Server, set_clock_offset, uniq
+from bbutil import ASAN_BIN, REPO, Server, build_missing, set_clock_offset, uniq
 
 sys.path.insert(0, str(REPO / "tests"))
 from consul_agent import ConsulAgent, find_consul_binary  # noqa: E402
@@ -36,7 +36,6 @@ from tcp_relay import TcpRelay  # noqa: E402
 SHARDS = 3
 SECONDS = float(os.environ.get("NEMESIS_SECONDS", "100"))
 SEED = int(os.environ.get("NEMESIS_SEED", str(int(time.time()))))
-TEST_BIN = os.environ.get("SHARDID_TEST_BIN") or str(REPO / "build" / "shardid-asan")
 TYPES = ("int", "long", "snowflake")
 ENTITIES = [f"nem-{t}-{i}" for t in TYPES for i in range(3)]
 
@@ -165,8 +164,8 @@ def test_nemesis_never_repeats_a_value(tmp_path):
         consul_bin = find_consul_binary(build=True)
     except Exception as e:
         pytest.skip(f"no Consul agent available: {e}")
-    clock_faults = os.path.isfile(TEST_BIN) and os.access(TEST_BIN, os.X_OK)
-    binary = TEST_BIN if clock_faults else None
+    clock_faults = build_missing("asan") is None
+    binary = ASAN_BIN if clock_faults else None
     rng = random.Random(SEED)
     agent = ConsulAgent(binary=consul_bin)
     agent.start()

@@ -1,18 +1,27 @@
-"""Operations kit: the FROM scratch premise, the systemd unit, the OpenRC
-script, scripts/cluster and the Consul-following nginx recipe (scripts/lb-render).
+"""Operations kit: the Dockerfile, the systemd unit, the OpenRC script,
+scripts/cluster and the Consul-following nginx recipe (scripts/lb-render).
 
-There is no Docker engine on the development machines, so the image's premise
-is proved directly: the binary alone in an empty root directory (chroot, in a
-private mount namespace, as uid 65532) serves requests and writes its state.
-Tests that need a tool skip with the reason when it is missing: systemd-analyze,
-nginx, the Consul agent binary (scripts/consul-build), root for chroot.
+The deployment files are checked by what they make happen, not line by line.
+There is no Docker engine on the development machines, so the image the
+Dockerfile describes is built and run by hand (chroot, PID and network
+namespaces, the declared user, environment, port, volume and stop signal),
+and the binary alone in an empty root directory serves requests and writes
+its state. The systemd unit: systemd-analyze verify; its install steps put
+things where it looks; the environment, limits and stop settings it gives
+the service work; and strace shows the service stays inside its sandbox.
+Tests that need a tool skip with the reason when it is missing:
+systemd-analyze, strace, nginx, iproute2, the Consul agent binary
+(scripts/consul-build), root for chroot and namespaces.
 """
 import contextlib
 import http.client
 import http.server
 import json
 import os
+import posixpath
 import re
+import resource
+import shlex
 import shutil
 import signal
 import socket
@@ -25,7 +34,7 @@ from pathlib import Path
 
 import pytest
 
-from bbutil import BIN, CONFIG_VARS, REPO, clean_env, free_port, ok
+from bbutil import BIN, CONFIG_VARS, NETNS_ADDR, REPO, NetNS, clean_env, free_port, ok
 
 sys.path.insert(0, str(REPO / "tests"))
 
@@ -93,34 +102,289 @@ def free_port_block(n):
 # --------------------------------------------------------------------------- #
 # FROM scratch: the Dockerfile, and the binary alone in an empty root
 # --------------------------------------------------------------------------- #
-def dockerfile_instructions():
-    out = []
-    for line in DOCKERFILE.read_text().splitlines():
-        line = line.strip()
-        if line and not line.startswith("#"):
-            word, _, rest = line.partition(" ")
+def dockerfile_logical_lines(text):
+    """The instructions as docker build reads them: comment lines dropped,
+    backslash continuations joined -> [(INSTRUCTION, rest)]."""
+    out, cur = [], ""
+    for raw in text.splitlines():
+        line = raw.strip()
+        if line.startswith("#") or (not line and not cur):
+            continue
+        if line.endswith("\\"):
+            cur += line[:-1] + " "
+            continue
+        cur += line
+        if cur.strip():
+            word, _, rest = cur.strip().partition(" ")
             out.append((word.upper(), rest.strip()))
+        cur = ""
     return out
 
 
-def test_dockerfile_is_scratch_with_the_binary_only():
-    ins = dockerfile_instructions()
-    words = [w for w, _ in ins]
-    assert ins[0] == ("FROM", "scratch")
-    assert words.count("FROM") == 1, "single stage: nothing but the binary in the image"
-    assert [r for w, r in ins if w in ("COPY", "ADD")] == ["zig-out/bin/shardid /shardid"]
-    assert "RUN" not in words  # scratch has no shell
-    user = [r for w, r in ins if w == "USER"]
-    assert len(user) == 1 and re.fullmatch(r"[1-9]\d*:[1-9]\d*", user[0]), user
-    assert ("ENV", "DATA_DIR=/var/lib/shardid") in ins
-    vol = [r for w, r in ins if w == "VOLUME"]
-    assert vol and "/var/lib/shardid" in vol[0]
-    assert ("EXPOSE", "7001") in ins
-    assert ("STOPSIGNAL", "SIGTERM") in ins
-    assert ("ENTRYPOINT", '["/shardid"]') in ins
-    # The build context needs only the binary.
-    di = (REPO / ".dockerignore").read_text().split()
-    assert "*" in di and "!zig-out/bin/shardid" in di
+def _exec_form(rest):
+    """ENTRYPOINT/CMD: the exec form (JSON array) as is; the shell form runs
+    through /bin/sh, as docker does (and scratch has no /bin/sh)."""
+    if rest.startswith("["):
+        return json.loads(rest)
+    return ["/bin/sh", "-c", rest]
+
+
+class DockerImage:
+    """The image the Dockerfile describes, read the way docker build reads it,
+    for the instructions this emulation implements (any other fails)."""
+
+    DEFAULT_PATH = "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"
+
+    def __init__(self, path=DOCKERFILE):
+        self.froms, self.copies, self.dirs, self.volumes, self.ports = [], [], [], [], []
+        self.env = {"PATH": self.DEFAULT_PATH}
+        self.user, self.workdir, self.stopsignal = "0:0", "/", "SIGTERM"
+        self.entrypoint, self.cmd = [], []
+        for word, rest in dockerfile_logical_lines(path.read_text()):
+            if word == "FROM":
+                self.froms.append(rest)
+            elif word == "COPY":
+                args = shlex.split(rest)
+                flags = [a for a in args if a.startswith("--")]
+                assert not flags, f"COPY {flags}: not emulated here"
+                *srcs, dest = args
+                self.copies += [(s, dest) for s in srcs]
+            elif word == "USER":
+                self.user = rest
+            elif word == "WORKDIR":
+                self.workdir = posixpath.join(self.workdir, rest)
+                # BuildKit creates a missing WORKDIR owned by the USER of that point.
+                self.dirs.append((self.workdir, self.user))
+            elif word == "ENV":
+                if "=" in rest.split()[0]:
+                    for a in shlex.split(rest):
+                        k, _, v = a.partition("=")
+                        self.env[k] = v
+                else:
+                    k, _, v = rest.partition(" ")
+                    self.env[k] = v.strip()
+            elif word == "VOLUME":
+                vols = json.loads(rest) if rest.startswith("[") else rest.split()
+                self.volumes += vols
+                self.dirs += [(v, "0:0") for v in vols]
+            elif word == "EXPOSE":
+                self.ports += [int(p.split("/")[0]) for p in rest.split()]
+            elif word == "STOPSIGNAL":
+                self.stopsignal = rest
+            elif word == "ENTRYPOINT":
+                self.entrypoint, self.cmd = _exec_form(rest), []   # ENTRYPOINT resets CMD
+            elif word == "CMD":
+                self.cmd = _exec_form(rest)
+            else:
+                raise AssertionError(f"Dockerfile instruction {word} is not emulated by this test")
+
+    @property
+    def argv(self):
+        return self.entrypoint + self.cmd
+
+    def ids(self):
+        """USER as numbers: with no /etc/passwd in a scratch image docker run
+        cannot resolve a name."""
+        uid, _, gid = self.user.partition(":")
+        assert uid.isdigit() and (not gid or gid.isdigit()), f"USER {self.user} is not numeric"
+        return int(uid), int(gid or 0)
+
+    def build(self, root):
+        """The image's file system in `root`: what COPY puts in (mode kept,
+        owned by root), the WORKDIR and VOLUME directories, nothing else."""
+        root.mkdir(mode=0o755)
+        for src, dest in self.copies:
+            target = root / dest.lstrip("/")
+            if dest.endswith("/"):
+                target = target / Path(src).name
+            target.parent.mkdir(parents=True, exist_ok=True)
+            shutil.copy2(REPO / src, target)
+        for d, owner in self.dirs:
+            p = root / d.lstrip("/")
+            if not p.exists():
+                p.mkdir(parents=True)
+                uid, _, gid = owner.partition(":")
+                os.chown(p, int(uid), int(gid or 0))
+        return root
+
+    def outside_volumes(self, root):
+        """{path: (mode, uid)} of everything in root outside the volumes."""
+        vols = [root / v.lstrip("/") for v in self.volumes]
+        out = {}
+        for p in root.rglob("*"):
+            if not any(p == v or v in p.parents for v in vols):
+                st = p.lstat()
+                out[str(p.relative_to(root))] = (st.st_mode, st.st_uid, st.st_size)
+        return out
+
+    def carry_volumes(self, old_root, new_root):
+        """A new container on the same (named) volumes."""
+        for v in self.volumes:
+            dst = new_root / v.lstrip("/")
+            shutil.rmtree(dst)
+            subprocess.run(["cp", "-a", str(old_root / v.lstrip("/")), str(dst)], check=True)
+
+    @contextlib.contextmanager
+    def running(self, root, log, host, port):
+        """Runs the image the way docker run does: ENTRYPOINT + CMD as PID 1
+        of a new PID namespace, chrooted to root, in WORKDIR, as USER, with
+        exactly the image's environment (and the HOSTNAME docker adds).
+        Waits until the container listens on `port` (from `host`) and yields
+        the host pid of its PID 1. On exit sends STOPSIGNAL and asserts exit
+        0 within docker stop's grace period."""
+        uid, gid = self.ids()
+        launch = ("import os, sys\n"
+                  "root, cwd, uid, gid, *argv = sys.argv[1:]\n"
+                  "os.chroot(root)\n"
+                  "os.chdir(cwd)\n"
+                  "os.setgroups([])\n"
+                  "os.setgid(int(gid))\n"
+                  "os.setuid(int(uid))\n"
+                  "os.execvp(argv[0], argv)\n")
+        env = {**self.env, "HOSTNAME": "c0ffee"}
+        with open(log, "ab") as out:
+            proc = subprocess.Popen([shutil.which("unshare"), "--pid", "--kill-child",
+                                     sys.executable, "-c", launch, str(root), self.workdir,
+                                     str(uid), str(gid), *self.argv],
+                                    env=env, stdout=out, stderr=subprocess.STDOUT,
+                                    stdin=subprocess.DEVNULL)
+        try:
+            def listening():
+                assert proc.poll() is None, f"exited {proc.returncode}:\n{log.read_text()}"
+                return port_open(port, host)
+            wait_for(listening, 5, f"the container to listen on {host}:{port}")
+            (pid,) = children(proc.pid)
+            yield pid
+            if proc.poll() is None:
+                os.kill(pid, signal.Signals[self.stopsignal])
+            try:
+                rc = proc.wait(DOCKER_STOP_GRACE_S)
+            except subprocess.TimeoutExpired:
+                raise AssertionError(f"not stopped {DOCKER_STOP_GRACE_S} s after "
+                                     f"{self.stopsignal}:\n{log.read_text()}")
+            assert rc == 0, f"exit {rc} after {self.stopsignal}:\n{log.read_text()}"
+        finally:
+            if proc.poll() is None:
+                proc.kill()
+                proc.wait()
+
+
+DOCKER_STOP_GRACE_S = 10   # docker stop's default before SIGKILL
+
+
+def _status(pid):
+    try:
+        return Path(f"/proc/{pid}/status").read_text()
+    except OSError:
+        return ""
+
+
+def children(pid):
+    """pids whose parent is pid."""
+    kids = []
+    for p in Path("/proc").iterdir():
+        if p.name.isdigit():
+            try:
+                fields = (p / "stat").read_text().rsplit(")", 1)[1].split()
+            except OSError:
+                continue
+            if int(fields[1]) == pid:
+                kids.append(int(p.name))
+    return sorted(kids)
+
+
+def dockerignore_sends(rel, patterns):
+    """Whether docker build sends `rel` (a path in the context): the last
+    .dockerignore pattern matching it or one of its parent directories
+    decides; a leading ! re-includes. (* and ? stop at /, ** does not.)"""
+    def rx(p):
+        out, i = "", 0
+        while i < len(p):
+            if p.startswith("**", i):
+                out, i = out + ".*", i + 2
+            elif p[i] == "*":
+                out, i = out + "[^/]*", i + 1
+            elif p[i] == "?":
+                out, i = out + "[^/]", i + 1
+            else:
+                out, i = out + re.escape(p[i]), i + 1
+        return re.compile(out + r"\Z")
+    parts = rel.split("/")
+    sent = True
+    for pat in patterns:
+        neg = pat.startswith("!")
+        r = rx(posixpath.normpath(pat[1:] if neg else pat).strip("/"))
+        if any(r.match("/".join(parts[:k])) for k in range(1, len(parts) + 1)):
+            sent = neg
+    return sent
+
+
+def test_docker_context_sends_what_copy_needs_and_nothing_else():
+    """docker build sends the directory minus .dockerignore, and a COPY of a
+    file it did not send fails the build: every COPY source must be sent (and
+    be there after `make`), and nothing else of the repository or its build
+    output, so the context stays one file."""
+    patterns = [ln.strip() for ln in (REPO / ".dockerignore").read_text().splitlines()
+                if ln.strip() and not ln.strip().startswith("#")]
+    sources = {posixpath.normpath(src) for src, _ in DockerImage().copies}
+    assert sources
+    for src in sources:
+        assert (REPO / src).is_file(), f"COPY {src}: not there (run make)"
+        assert dockerignore_sends(src, patterns), f"COPY {src}: left out by .dockerignore"
+    tracked = subprocess.run(["git", "-C", str(REPO), "ls-files"], capture_output=True,
+                             text=True, check=True).stdout.split()
+    built = [str(p.relative_to(REPO)) for d in ("zig-out", "build") if (REPO / d).is_dir()
+             for p in (REPO / d).rglob("*") if p.is_file()]
+    top = [p.name for p in REPO.iterdir()]
+    sent = {f for f in [*tracked, *built, *top] if dockerignore_sends(f, patterns)}
+    assert sent == sources, f"the context also sends {sorted(sent - sources)[:20]}"
+
+
+@pytest.mark.timeout(60)
+def test_image_runs_as_its_dockerfile_declares(tmp_path):
+    """No Docker engine here, so the image is built and run by hand from what
+    the Dockerfile says: a FROM scratch file system holding what COPY puts
+    in, run as `docker run` would (see DockerImage.running) in a network
+    namespace of its own. It must serve on the EXPOSEd port on a non-loopback
+    address, as USER; keep its state in a VOLUME (a new container on the same
+    volume continues the sequence) and write nothing outside the volumes; and
+    exit 0 on STOPSIGNAL within docker stop's grace, a client still connected."""
+    if os.geteuid() != 0:
+        pytest.skip("needs root: chroot, setuid and a network namespace")
+    why = NetNS.unavailable_reason() or (not shutil.which("unshare") and "no unshare (util-linux)")
+    if why:
+        pytest.skip(why)
+    img = DockerImage()
+    assert img.froms == ["scratch"], "this emulation builds FROM scratch images only"
+    assert img.ports and img.volumes and img.argv, (img.ports, img.volumes, img.argv)
+    uid, gid = img.ids()
+    port = img.ports[0]
+    log = tmp_path / "container.log"
+    ns = NetNS()
+    try:
+        ns.create()
+        with ns.enter():
+            first = img.build(tmp_path / "c1")
+            before = img.outside_volumes(first)
+            with img.running(first, log, NETNS_ADDR, port) as pid:
+                status = _status(pid)
+                assert re.search(rf"^Uid:\s+{uid}\s+{uid}\s", status, re.M), status
+                assert re.search(rf"^Gid:\s+{gid}\s+{gid}\s", status, re.M), status
+                assert re.search(r"^NSpid:\s+\d+\s+1$", status, re.M), status
+                st, _, h = http_get(NETNS_ADDR, port, "/health")
+                assert st == 200 and h["status"] == "healthy", (st, h, log.read_text())
+                st, _, a = http_get(NETNS_ADDR, port, "/api/next-id/order?dataType=int")
+                assert st == 200, (a, log.read_text())
+                idle = socket.create_connection((NETNS_ADDR, port), timeout=5)
+            idle.close()
+            assert img.outside_volumes(first) == before, "wrote outside its volumes"
+            second = img.build(tmp_path / "c2")
+            img.carry_volumes(first, second)
+            with img.running(second, log, NETNS_ADDR, port):
+                st, _, b = http_get(NETNS_ADDR, port, "/api/next-id/order?dataType=int")
+                assert st == 200 and b["value"] > a["value"], (a, b, log.read_text())
+    finally:
+        ns.delete()
 
 
 def _empty_root_cmd(root):
@@ -266,21 +530,317 @@ def unit_directives(path=UNIT):
     return d
 
 
-def test_systemd_unit_has_the_hardening():
+def install_steps(text):
+    """{source: destination} of the `install [-m MODE] SRC DEST` lines in text."""
+    steps = {}
+    for m in re.finditer(r"^[#\s]*install\s+(?:-m\s+\d+\s+)?(\S+)\s+(\S+)", text, re.M):
+        if not m.group(1).startswith("-"):
+            steps[m.group(1)] = m.group(2)
+    return steps
+
+
+def readme_section(title):
+    text = (REPO / "README.md").read_text()
+    m = re.search(rf"^### {re.escape(title)}\n(.*?)(?=^##)", text, re.M | re.S)
+    assert m, f"README has no section '### {title}'"
+    return m.group(1)
+
+
+def test_systemd_unit_runs_what_its_install_steps_install():
+    """The install steps (the unit's header and README's systemd section, the
+    same steps) put the binary, the unit and the environment file where the
+    unit and systemctl look for them."""
+    steps = install_steps(UNIT.read_text())
+    readme = readme_section("systemd")
+    assert steps and install_steps(readme) == steps
     d = unit_directives()
-    want = {
-        "DynamicUser": "yes", "StateDirectory": "shardid",
-        "EnvironmentFile": "-/etc/shardid/shardid.env", "ProtectSystem": "strict",
-        "ProtectHome": "yes", "PrivateTmp": "yes", "PrivateDevices": "yes",
-        "NoNewPrivileges": "yes", "RestrictAddressFamilies": "AF_INET AF_INET6 AF_UNIX AF_NETLINK",
-        "CapabilityBoundingSet": "", "MemoryMax": "256M", "LimitNOFILE": "65536",
-        "Restart": "on-failure", "KillSignal": "SIGTERM", "TimeoutStopSec": "15",
-    }
-    for k, v in want.items():
-        assert d.get(k) == [v], f"{k}: {d.get(k)}"
-    assert "DATA_DIR=/var/lib/shardid" in d["Environment"]
-    assert "@system-service" in d["SystemCallFilter"]
-    assert d["ExecStart"] == ["/usr/local/bin/shardid"]
+    (exec_start,) = d["ExecStart"]
+    assert shlex.split(exec_start)[0].lstrip("-@:+!") == steps["zig-out/bin/shardid"]
+    (env_file,) = d["EnvironmentFile"]
+    assert env_file.lstrip("-") == steps["deploy/shardid.env.example"]
+    unit_dest = steps["deploy/shardid.service"]
+    assert posixpath.dirname(unit_dest) == "/etc/systemd/system", unit_dest
+    enabled = re.search(r"systemctl enable (?:--now )?(\S+)", readme).group(1)
+    assert f"{enabled}.service" == posixpath.basename(unit_dest)
+
+
+def systemd_environment(d, env_file_text):
+    """The service's environment as systemd builds it: Environment= lines,
+    then the EnvironmentFile, which overrides them."""
+    env = {}
+    for line in d.get("Environment", []):
+        for a in shlex.split(line):
+            k, _, v = a.partition("=")
+            env[k] = v
+    for line in env_file_text.splitlines():
+        line = line.strip()
+        if line and line[0] not in "#;":
+            k, _, v = line.partition("=")
+            env[k.strip()] = shlex.split(v)[0] if v.strip() else ""
+    return env
+
+
+def _nofile(d):
+    """LimitNOFILE=, or the hard limit here when that is lower (raising it
+    needs CAP_SYS_RESOURCE, which a container may lack)."""
+    hard = resource.getrlimit(resource.RLIMIT_NOFILE)[1]
+    want = int(d["LimitNOFILE"][0])
+    return want if hard == resource.RLIM_INFINITY else min(want, hard)
+
+
+def _unit_limits(d):
+    """preexec_fn applying the unit's UMask= and LimitNOFILE= (see _nofile)."""
+    nofile = _nofile(d)
+    umask = int(d["UMask"][0], 8)
+
+    def apply():
+        os.umask(umask)
+        resource.setrlimit(resource.RLIMIT_NOFILE, (nofile, nofile))
+    return apply
+
+
+def _stop(proc, sig, within, log):
+    proc.send_signal(sig)
+    try:
+        return proc.wait(within)
+    except subprocess.TimeoutExpired:
+        proc.kill()
+        proc.wait()
+        raise AssertionError(f"not stopped {within} s after {sig!r}:\n{log.read_text()}")
+
+
+@pytest.mark.timeout(30)
+def test_systemd_service_environment_serves_from_its_state_directory(tmp_path):
+    """The environment the unit gives the service (Environment=, then the
+    installed example EnvironmentFile), its UMask= and LimitNOFILE=, start a
+    working server: DATA_DIR is the StateDirectory (the one place
+    ProtectSystem=strict leaves writable), the default connection cap fits
+    the descriptor limit, the state files are private. In a network
+    namespace of its own, so the example's port is used as it stands."""
+    if NetNS.unavailable_reason():
+        pytest.skip(NetNS.unavailable_reason())
+    d = unit_directives()
+    env = systemd_environment(d, ENV_EXAMPLE.read_text())
+    (state,) = d["StateDirectory"]
+    assert env.get("DATA_DIR") == f"/var/lib/{state}", env
+    data = tmp_path / "var" / "lib" / state          # stands in for /var/lib/<StateDirectory>
+    data.mkdir(parents=True, mode=int(d["StateDirectoryMode"][0], 8))
+    env["DATA_DIR"] = str(data)
+    port = int(env.get("SERVICE_PORT") or 7001)
+    log = tmp_path / "service.log"
+    ns = NetNS()
+    try:
+        ns.create()
+        with ns.enter(), open(log, "wb") as out:
+            proc = subprocess.Popen([BIN], env=env, cwd="/", preexec_fn=_unit_limits(d),
+                                    stdout=out, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL)
+            try:
+                wait_for(lambda: proc.poll() is not None or port_open(port, NETNS_ADDR), 5,
+                         f"the service on port {port}")
+                assert proc.poll() is None, f"exited {proc.returncode}:\n{log.read_text()}"
+                st, _, h = http_get(NETNS_ADDR, port, "/health")
+                assert st == 200 and h["status"] == "healthy", (st, h)
+                st, _, v = http_get(NETNS_ADDR, port, "/api/next-id/order?dataType=int")
+                assert st == 200, v
+            finally:
+                rc = _stop(proc, signal.Signals[d["KillSignal"][0]], 10, log)
+        assert rc == 0, log.read_text()
+    finally:
+        ns.delete()
+    files = [p for p in data.iterdir() if p.is_file()]
+    assert any(p.name == "journal" for p in files), files
+    for p in files:
+        assert p.stat().st_mode & 0o077 == 0, f"{p.name} is {oct(p.stat().st_mode)}"
+    out = log.read_text()
+    if "connection cap lowered" in out and _nofile(d) < int(d["LimitNOFILE"][0]):
+        pytest.skip(f"the descriptor limit here ({_nofile(d)}) is below LimitNOFILE: "
+                    "cannot tell whether the unit's limit fits the connection cap")
+    assert "connection cap lowered" not in out, out
+
+
+@pytest.mark.timeout(30)
+def test_systemd_stop_and_restart_settings_fit_the_exit_codes(tmp_path):
+    """KillSignal ends the service with exit 0 (so Restart=on-failure leaves
+    it stopped) well before TimeoutStopSec, even with a request half sent;
+    a configuration error exits with a status RestartPreventExitStatus names,
+    so a bad environment file does not restart in a loop."""
+    d = unit_directives()
+    env = systemd_environment(d, ENV_EXAMPLE.read_text())
+    env.update({"DATA_DIR": str(tmp_path / "data"), "SERVICE_PORT": str(free_port()),
+                "BIND_ADDR": "127.0.0.1"})
+    assert d["Restart"] == ["on-failure"]   # what "exit 0 is not restarted" relies on
+    log = tmp_path / "service.log"
+    with open(log, "wb") as out:
+        proc = subprocess.Popen([BIN], env=env, cwd="/", preexec_fn=_unit_limits(d),
+                                stdout=out, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL)
+    try:
+        wait_for(lambda: proc.poll() is not None or port_open(int(env["SERVICE_PORT"])), 5,
+                 "the service")
+        half = socket.create_connection(("127.0.0.1", int(env["SERVICE_PORT"])), timeout=5)
+        half.sendall(b"GET /health HTTP/1.1\r\nHost: x\r\n")
+    finally:
+        timeout_stop = float(d["TimeoutStopSec"][0])
+        t0 = time.monotonic()
+        rc = _stop(proc, signal.Signals[d["KillSignal"][0]], timeout_stop, log)
+    half.close()
+    assert rc == 0, f"exit {rc}:\n{log.read_text()}"
+    assert time.monotonic() - t0 < timeout_stop - 2, "stop took nearly all of TimeoutStopSec"
+
+    bad = dict(env, SHARD_ID=str(int(env.get("TOTAL_SHARDS") or 1) + 1))
+    r = subprocess.run([BIN], env=bad, capture_output=True, text=True, timeout=10)
+    assert r.returncode != 0, r.stdout
+    prevent = d["RestartPreventExitStatus"][0].split()
+    assert str(r.returncode) in prevent, (r.returncode, prevent, r.stderr)
+
+
+def syscall_filter_sets(sa):
+    """{"@group": {names}} as this systemd defines them, groups expanded."""
+    text = subprocess.run([sa, "syscall-filter"], capture_output=True, text=True,
+                          timeout=20, check=True).stdout
+    raw, cur = {}, None
+    for line in text.splitlines():
+        if line.startswith("@"):
+            cur = raw.setdefault(line.split()[0], [])
+        elif cur is not None and line.strip() and not line.strip().startswith("#"):
+            cur.append(line.split()[0])
+
+    def expand(name, seen=()):
+        out = set()
+        for m in raw.get(name, []):
+            out |= expand(m, seen + (name,)) if m.startswith("@") and m not in seen else {m}
+        return out
+    return {g: expand(g) for g in raw}
+
+
+def unit_syscall_filter(d, sets):
+    """The system calls SystemCallFilter= admits (allow lines, then ~deny lines)."""
+    allowed = set()
+    for line in d["SystemCallFilter"]:
+        deny = line.startswith("~")
+        names = set()
+        for item in line.lstrip("~").split():
+            names |= sets[item] if item.startswith("@") else {item}
+        allowed = allowed - names if deny else allowed | names
+    return allowed
+
+
+WRITING_CALLS = {"open", "openat", "creat", "mkdir", "mkdirat", "unlink", "unlinkat", "rmdir",
+                 "rename", "renameat", "renameat2", "link", "linkat", "symlink", "symlinkat",
+                 "truncate", "chmod", "fchmodat", "chown", "lchown", "fchownat", "mknod",
+                 "mknodat", "utimensat"}
+
+
+def traced_writes(lines, cwd):
+    """Paths of the successful calls that create or change files."""
+    out = []
+    for line in lines:
+        m = re.match(r'^\d+\s+(\w+)\((.*)\)\s+=\s+(-?\d+)', line)
+        if not m or m.group(1) not in WRITING_CALLS or int(m.group(3)) < 0:
+            continue
+        if m.group(1) in ("open", "openat") and not re.search(r"O_WRONLY|O_RDWR|O_CREAT|O_TRUNC",
+                                                              m.group(2)):
+            continue
+        for dirfd, path in re.findall(r'(?:(AT_FDCWD|\d+<[^>]*>),\s*)?"([^"]*)"', m.group(2)):
+            base = dirfd[dirfd.index("<") + 1:-1] if "<" in dirfd else cwd
+            out.append(posixpath.normpath(posixpath.join(base, path)))
+    return out
+
+
+@pytest.mark.timeout(90)
+def test_systemd_sandbox_admits_all_the_service_does(tmp_path):
+    """Traced with strace, the service in the unit's environment registers in
+    Consul after looking for an address over netlink (no CONTAINER_IP), takes
+    the lock, hands out every type of ID, serves /metrics and an admin route,
+    and stops on KillSignal. Every system call it made must pass the unit's
+    SystemCallFilter (groups as systemd-analyze expands them), every socket
+    family RestrictAddressFamilies; no mapping may be writable and
+    executable (MemoryDenyWriteExecute); every file it created or changed
+    must lie in DATA_DIR (ProtectSystem=strict; its working directory is /).
+    Service and Consul run in a network namespace with only lo, so the
+    address lookup finds no interface to advertise (the host's interfaces are
+    test_consul's test_address_found_on_the_interfaces_is_advertised)."""
+    strace, sa = shutil.which("strace"), shutil.which("systemd-analyze")
+    if not strace or not sa:
+        pytest.skip("needs strace and systemd-analyze (apt-get install strace systemd)")
+    if NetNS.unavailable_reason():
+        pytest.skip(NetNS.unavailable_reason())
+    if not consul_binary():
+        pytest.skip("no Consul agent binary: run scripts/consul-build")
+    from consul_agent import ConsulAgent
+    d = unit_directives()
+    allowed = unit_syscall_filter(d, syscall_filter_sets(sa))
+    families = set(d["RestrictAddressFamilies"][0].split())
+    env = systemd_environment(d, ENV_EXAMPLE.read_text())
+    assert not env.get("CONTAINER_IP")
+    data = tmp_path / "state"
+    trace, log = tmp_path / "trace", tmp_path / "service.log"
+    ns = NetNS()
+    try:
+        ns.create()
+        with ns.enter():
+            agent = ConsulAgent(binary=consul_binary())
+            agent.start()
+            try:
+                rc = _traced_service_session(strace, d, env, data, agent, trace, log)
+            finally:
+                agent.stop()
+    finally:
+        ns.delete()
+    assert rc == 0, f"exit {rc}:\n{log.read_text()}"
+
+    lines = trace.read_text(errors="replace").splitlines()
+    called = {m.group(1) for ln in lines
+              if (m := re.match(r"^\d+\s+(?:<\.\.\.\s+)?(\w+)(?:\(| resumed>)", ln))}
+    assert {"socket", "epoll_pwait", "fsync"} & called, "the trace holds no system calls"
+    assert called <= allowed, f"outside SystemCallFilter: {sorted(called - allowed)}"
+    used = set(re.findall(r"\bsocket\((AF_\w+)", "\n".join(lines)))
+    assert "AF_NETLINK" in used and "AF_INET" in used, used
+    assert used <= families, f"outside RestrictAddressFamilies: {sorted(used - families)}"
+    wx = [ln for ln in lines if re.match(r"^\d+\s+(mmap|mprotect|pkey_mprotect)\(", ln)
+          and "PROT_WRITE" in ln and "PROT_EXEC" in ln]
+    assert not wx, wx[:5]
+    writes = traced_writes(lines, "/")
+    assert any(p.startswith(str(data) + "/") for p in writes), writes
+    outside = [p for p in writes if p != str(data) and not p.startswith(str(data) + "/")]
+    assert not outside, f"wrote outside DATA_DIR: {outside}"
+
+
+def _traced_service_session(strace, d, env, data, agent, trace, log):
+    """Runs the service under strace through one session; -> its exit code."""
+    port = free_port()
+    env = dict(env, DATA_DIR=str(data), SERVICE_PORT=str(port), CONSUL_URL=agent.url,
+               SERVICE_NAME=f"shardid-sandbox-{os.getpid()}")
+    with open(log, "wb") as out:
+        proc = subprocess.Popen([strace, "-f", "-y", "-qq", "-o", str(trace), BIN], env=env,
+                                cwd="/", preexec_fn=_unit_limits(d), stdout=out,
+                                stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL)
+    try:
+        def serving():
+            assert proc.poll() is None, f"exited {proc.returncode}:\n{log.read_text()}"
+            if not port_open(port):
+                return False
+            st, _, h = http_get("127.0.0.1", port, "/health")
+            return st == 200 and h.get("consul", {}).get("registered") and h
+        wait_for(serving, 20, "the traced service to hold the lock and register")
+        for t in ("int", "long", "snowflake", "uuid8", "uuid22"):
+            assert http_get("127.0.0.1", port, f"/api/next-id/sb-{t}?dataType={t}")[0] == 200
+        assert http_get("127.0.0.1", port, "/api/next-batch/sb-int?batchSize=50")[0] == 200
+        assert http_get("127.0.0.1", port, "/metrics")[0] == 200
+        c = http.client.HTTPConnection("127.0.0.1", port, timeout=5)
+        c.request("DELETE", "/api/entity/sb-long")
+        assert c.getresponse().status == 200
+        c.close()
+    finally:
+        kids = children(proc.pid)
+        if kids:
+            os.kill(kids[0], signal.Signals[d["KillSignal"][0]])
+        try:
+            rc = proc.wait(float(d["TimeoutStopSec"][0]))
+        except subprocess.TimeoutExpired:
+            proc.kill()
+            proc.wait()
+            raise
+    return rc
 
 
 @pytest.mark.timeout(60)

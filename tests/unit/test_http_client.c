@@ -12,6 +12,7 @@
 #include <errno.h>
 #include <netinet/in.h>
 #include <netinet/tcp.h>
+#include <poll.h>
 #include <signal.h>
 #include <stdlib.h>
 #include <sys/mman.h>
@@ -274,10 +275,11 @@ static void test_bad_heads(void)
 /* What the server does with each request it reads, in order. */
 enum action {
 	A_LENGTH,        /* 200 with Content-Length, body = the request line, byte by byte */
-	A_CHUNKED,       /* 200 chunked, body = the request line, then close the connection */
+	A_CHUNKED,       /* 200 chunked, body = the request line, then end the connection (see
+			  * idle_end) */
 	A_CLOSE_SILENT,  /* close without answering (a stale keep-alive connection) */
 	A_CLOSE_BODY,    /* 404 text body delimited by the close */
-	A_HANG,          /* never answer */
+	A_HANG,          /* never answer; close once the client has given up */
 	A_END,
 };
 static const enum action script[] = {
@@ -325,6 +327,32 @@ static int read_request(int fd, char *line, size_t cap, char *all, size_t all_ca
 	}
 }
 
+/* Waits (bounded: a broken client must fail the test, not hang it) until the
+ * client closes fd or sends on it. 1: closed, 0: bytes arrived, -1: neither. */
+static int await_client_close(int fd, int timeout_ms)
+{
+	struct pollfd p = { fd, POLLIN, 0 };
+	char b[512];
+	if (poll(&p, 1, timeout_ms) != 1)
+		return -1;
+	ssize_t n = recv(fd, b, sizeof b, 0);
+	return n > 0 ? 0 : 1;
+}
+
+/* The agent ends an idle keep-alive connection: its FIN reaches the client
+ * while it is idle. Shutting down only the sending side keeps the receiving
+ * side open, so the report says what the client did with the dead
+ * connection: closed it unused, or sent the next request on it anyway. */
+static void idle_end(int fd, int report)
+{
+	shutdown(fd, SHUT_WR);
+	int r = await_client_close(fd, 5000);
+	const char *what = r == 1 ? "old connection: closed unused" :
+			   r == 0 ? "old connection: a request was sent on it" :
+				    "old connection: still open after 5 s";
+	(void)!write(report, what, strlen(what) + 1);
+}
+
 static void serve(int lfd, int report)
 {
 	int fd = -1;
@@ -352,7 +380,7 @@ static void serve(int lfd, int report)
 					     "HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n"
 					     "%zx;ext=1\r\n%s\r\n0\r\nX-Trailer: t\r\n\r\n", strlen(line), line);
 			send_slowly(fd, resp, n);
-			usleep(20000);
+			idle_end(fd, report);
 			close(fd);
 			fd = -1;
 			break;
@@ -368,7 +396,7 @@ static void serve(int lfd, int report)
 			fd = -1;
 			break;
 		case A_HANG:
-			usleep(500000);
+			await_client_close(fd, 5000);
 			close(fd);
 			fd = -1;
 			break;
@@ -407,6 +435,16 @@ static void read_report(void)
 		n++;
 	}
 	seen[n] = '\0';
+}
+
+/* Waits until the peer's FIN is readable on fd (EOF, no data before it). */
+static int eof_pending(int fd, int timeout_ms)
+{
+	struct pollfd p = { fd, POLLIN | POLLRDHUP, 0 };
+	char b;
+	if (poll(&p, 1, timeout_ms) != 1)
+		return 0;
+	return recv(fd, &b, 1, MSG_PEEK | MSG_DONTWAIT) == 0;
 }
 
 static int request_blocking(struct http_client *c, const char *method, const char *path,
@@ -487,12 +525,20 @@ static void test_connection(void)
 	CHECK(last.status == 200 && c.reused == 1);
 	CHECK(strcmp(last_body, "GET /pre/v1/agent/service/x HTTP/1.1") == 0);
 	CHECK(strstr(seen, "Content-Length") == NULL);
-	usleep(50000);
+	/* The server has ended the connection: its FIN is waiting on the idle
+	 * descriptor before the next request starts. */
+	CHECK(c.fd >= 0 && eof_pending(c.fd, 5000));
 
-	/* 3: the closed idle connection is noticed before sending: fresh connect. */
+	/* 3: the closed idle connection is noticed before sending: nothing goes
+	 * out on it, the request goes out on a fresh connection. (Sending on it
+	 * and retrying after the failure would reach the server too, but the
+	 * server would see the request on the old connection first.) */
 	CHECK(request_blocking(&c, "PUT", "/three", NULL, 2000));
 	read_report();
+	CHECK_STR(seen, strlen(seen), "old connection: closed unused");
+	read_report();
 	CHECK(last.status == 200 && c.reused == 0);
+	CHECK(strstr(seen, "PUT /pre/three HTTP/1.1\r\n") == seen);
 	CHECK(strstr(seen, "\r\nContent-Length: 0\r\n") != NULL);
 
 	/* 4: kept alive, but the server closes without answering: sent again on a
