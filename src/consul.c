@@ -35,34 +35,39 @@ static struct {
 } cs;
 
 /* CONTAINER_IP; else a specific BIND_ADDR (the only address that answers);
- * else the first up, non-loopback IPv4 interface; else loopback. */
-static const char *advertised_address(const struct config *cfg, char *out, size_t cap)
+ * else the first up, non-loopback IPv4 interface; else loopback. Writes
+ * the address to out and where it came from (a setting's name, the
+ * interface's name or "fallback") to from. */
+static void advertised_address(const struct config *cfg, char *out, size_t cap,
+			       char *from, size_t from_cap)
 {
 	if (cfg->container_ip[0]) {
 		snprintf(out, cap, "%s", cfg->container_ip);
-		return "CONTAINER_IP";
+		snprintf(from, from_cap, "CONTAINER_IP");
+		return;
 	}
 	if (strcmp(cfg->bind_addr, "0.0.0.0") != 0) {
 		snprintf(out, cap, "%s", cfg->bind_addr);
-		return "BIND_ADDR";
+		snprintf(from, from_cap, "BIND_ADDR");
+		return;
 	}
 	struct ifaddrs *ifs = NULL;
-	const char *src = "fallback";
 	snprintf(out, cap, "127.0.0.1");
-	if (getifaddrs(&ifs) == 0) {
-		for (struct ifaddrs *i = ifs; i; i = i->ifa_next) {
-			if (!i->ifa_addr || i->ifa_addr->sa_family != AF_INET ||
-			    (i->ifa_flags & IFF_LOOPBACK) || !(i->ifa_flags & IFF_UP))
-				continue;
-			const struct sockaddr_in *sa = (const struct sockaddr_in *)i->ifa_addr;
-			if (inet_ntop(AF_INET, &sa->sin_addr, out, (socklen_t)cap)) {
-				src = i->ifa_name;
-				break;
-			}
+	snprintf(from, from_cap, "fallback");
+	if (getifaddrs(&ifs) != 0)
+		return;
+	for (struct ifaddrs *i = ifs; i; i = i->ifa_next) {
+		if (!i->ifa_addr || i->ifa_addr->sa_family != AF_INET ||
+		    (i->ifa_flags & IFF_LOOPBACK) || !(i->ifa_flags & IFF_UP))
+			continue;
+		const struct sockaddr_in *sa = (const struct sockaddr_in *)i->ifa_addr;
+		if (inet_ntop(AF_INET, &sa->sin_addr, out, (socklen_t)cap)) {
+			/* Copied: the name lives in the list freed below. */
+			snprintf(from, from_cap, "%s", i->ifa_name);
+			break;
 		}
-		freeifaddrs(ifs);
 	}
-	return src;
+	freeifaddrs(ifs);
 }
 
 static uint64_t consul_index(const struct http_result *r)
@@ -144,7 +149,8 @@ int consul_init(const struct config *cfg, struct store *store, struct loop *loop
 		return -1;
 	cs.http.max_response = STATE_READ_MAX_BYTES;
 	cs.on = 1;
-	const char *src = advertised_address(cfg, addr, sizeof addr);
+	char src[IF_NAMESIZE + 16];
+	advertised_address(cfg, addr, sizeof addr, src, sizeof src);
 	if (cfg->consul_token[0])
 		snprintf(cs.token_header, sizeof cs.token_header, "X-Consul-Token: %s\r\n", cfg->consul_token);
 	uint64_t mono = clock_mono_ms();

@@ -323,10 +323,6 @@ def test_kill9_holder_taken_over_after_session_ttl(servers, agent, name):
 
 @pytest.mark.timeout(30)
 @pytest.mark.parametrize("build", list(BUILDS))
-@pytest.mark.xfail(strict=True, reason="src/consul.c advertised_address() returns the "
-                   "interface name (ifa_name) after freeifaddrs(); consul_init logs it: "
-                   "use after free (SIGSEGV in the release build, ASan report in the test "
-                   "build). Remove this mark with the fix.")
 def test_address_found_on_the_interfaces_is_advertised(tmp_path, agent, name, build):
     """No CONTAINER_IP and the wildcard BIND_ADDR (the default): the address
     comes from the host's interfaces (getifaddrs) and the log names the
