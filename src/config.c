@@ -431,7 +431,7 @@ enum config_result config_load(struct config *c, int argc, char **argv,
 	if (rc != CONFIG_OK)
 		return rc;
 	*c = tmp;
-	log_level = c->log_level;
+	log_set_level(c->log_level);
 	return CONFIG_OK;
 }
 

@@ -11,7 +11,17 @@
 #include <time.h>
 #include <unistd.h>
 
-int log_level = LOG_INFO;
+static int log_level = LOG_INFO;
+
+void log_set_level(int level)
+{
+	log_level = level;
+}
+
+int log_enabled(int level)
+{
+	return level <= log_level;
+}
 
 static const char *const log_names[] = { "error", "warn", "info", "debug" };
 
@@ -32,7 +42,7 @@ void log_at(int level, const char *fmt, ...)
 	/* Room kept for the truncation mark and the newline. */
 	const size_t body_max = sizeof line - sizeof trunc_mark - 1;
 
-	if (level > log_level)
+	if (!log_enabled(level))
 		return;
 	if (level < LOG_ERROR)
 		level = LOG_ERROR;

@@ -4,7 +4,10 @@
 #include <stddef.h>
 
 enum { LOG_ERROR, LOG_WARN, LOG_INFO, LOG_DEBUG };
-extern int log_level;
+/* The level up to which lines are written (LOG_INFO at start; below
+ * LOG_ERROR silences everything). */
+void log_set_level(int level);
+int log_enabled(int level);
 /* Parses "error|warn|info|debug"; -1 when unknown. */
 int log_level_parse(const char *s);
 /* fmt is printf-style and should produce `msg="..." key=value ...` pairs
@@ -19,6 +22,6 @@ void log_value(char *out, size_t cap, const char *s, size_t n);
 #define log_error(...) log_at(LOG_ERROR, __VA_ARGS__)
 #define log_warn(...)  log_at(LOG_WARN, __VA_ARGS__)
 #define log_info(...)  log_at(LOG_INFO, __VA_ARGS__)
-#define log_debug(...) do { if (log_level >= LOG_DEBUG) log_at(LOG_DEBUG, __VA_ARGS__); } while (0)
+#define log_debug(...) do { if (log_enabled(LOG_DEBUG)) log_at(LOG_DEBUG, __VA_ARGS__); } while (0)
 
 #endif

@@ -39,7 +39,7 @@ static void setup(void)
 	const char *t = access("/dev/shm", W_OK) == 0 ? "/dev/shm" : "/tmp";
 	snprintf(dir, sizeof dir, "%s/fuzz_store.%d", t, (int)getpid());
 	MUST(sf_layout_parse("sonyflake", &layout, err, sizeof err) == 0);
-	log_level = LOG_ERROR;
+	log_set_level(LOG_ERROR);
 }
 
 static void open_store(struct store *s)

@@ -52,7 +52,7 @@ static void setup(int fail_open)
 		fprintf(stderr, "config: %s\n", err);
 		exit(1);
 	}
-	log_level = -1;   /* quiet: the core logs every transition */
+	log_set_level(-1);   /* quiet: the core logs every transition */
 	if (store_open(&st, NULL, cfg.shard_id, cfg.total_shards, &cfg.layout, cfg.machine_id,
 		       err, sizeof err) != 0 || store_kv_enable(&st) != 0) {
 		fprintf(stderr, "store: %s\n", err);

@@ -333,7 +333,7 @@ int main(void)
 		fprintf(stderr, "layout: %s\n", err);
 		return 1;
 	}
-	log_level = LOG_WARN;   /* replay and compaction log at info */
+	log_set_level(LOG_WARN);   /* replay and compaction log at info */
 	test_basics();
 	test_delete_without_mark_forgets();
 	in_dir("restart", test_restart_continues_above_reservations);

@@ -1477,7 +1477,7 @@ int main(void)
 		fprintf(stderr, "layout: %s\n", err);
 		return 1;
 	}
-	log_level = LOG_ERROR;
+	log_set_level(LOG_ERROR);
 	check_mkdtemp(base, sizeof base, "test_store_kv");
 	buf_init(&body);
 	test_take_waits_for_commit();
