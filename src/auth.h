@@ -5,7 +5,8 @@
 
 /* 1 when an Authorization header value is exactly "Bearer <token>". Takes
  * the same time whatever bytes of the token differ, so a remote client
- * cannot guess it byte by byte. value may be NULL (no header). */
+ * cannot guess it byte by byte. value may be NULL (no header); an empty
+ * token matches nothing. */
 int auth_bearer_ok(const char *value, size_t len, const char *token);
 
 #endif

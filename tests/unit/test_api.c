@@ -28,7 +28,7 @@
 static char dir[256];
 static struct config cfg;
 static struct store store;
-static struct api api;
+static struct api *api;
 static struct http_handler h;
 static void *session;
 static struct buf out;
@@ -258,11 +258,11 @@ static void test_admin_gate(void)
 
 	/* The same store behind a configuration with a token. */
 	static struct config tcfg;
-	static struct api tapi;
 	tcfg = cfg;
 	snprintf(tcfg.admin_token, sizeof tcfg.admin_token, "tok-123");
-	api_init(&tapi, &tcfg, &store, 0, NULL);
-	struct http_handler th = api_handler(&tapi);
+	struct api *tapi = api_create(&tcfg, &store, 0, NULL);
+	CHECK(tapi != NULL);
+	struct http_handler th = api_handler(tapi);
 	static const char unauthorized[] = "{\"error\":\"Unauthorized\","
 		"\"message\":\"admin routes need Authorization: Bearer <ADMIN_TOKEN>\"}";
 	static const char *const bad_auth[] = {
@@ -289,7 +289,7 @@ static void test_admin_gate(void)
 	snprintf(raw, sizeof raw, "DELETE /api/entity/r HTTP/1.1\r\nHost: t\r\nauthorization:  Bearer tok-123 \r\n\r\n");
 	serve_as(&th, raw, 0, 1);
 	expect_json("200 OK", "{\"message\":\"Entity 'r' deleted successfully\",\"entityName\":\"r\",\"shard\":2}");
-	api_free(&tapi);
+	api_free(tapi);
 }
 
 static void test_routing_errors(void)
@@ -469,8 +469,10 @@ int main(void)
 	}
 	memset(&metrics, 0, sizeof metrics);
 	http_resp_set_time(WALL_MS);
-	api_init(&api, &cfg, &store, 0, NULL);
-	h = api_handler(&api);
+	api = api_create(&cfg, &store, 0, NULL);
+	if (!api)
+		return 1;
+	h = api_handler(api);
 	buf_init(&out);
 
 	test_ids();
@@ -486,7 +488,7 @@ int main(void)
 	h.session_free(h.app, session);
 	h.session_free(h.app, NULL);
 	buf_free(&out);
-	api_free(&api);
+	api_free(api);
 	store_close(&store);
 	check_rmtree(dir);
 	return check_summary("api");

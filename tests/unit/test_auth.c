@@ -52,9 +52,9 @@ static void test_cases(void)
 	CHECK(ok("Bearer \xc3\xa9t\xc3\xa9", "\xc3\xa9t\xc3\xa9") == 1);
 	CHECK(ok("Bearer \xc3\xa9t\xc3\xa8", "\xc3\xa9t\xc3\xa9") == 0);
 
-	/* An empty token matches only "Bearer " exactly (the API never asks:
-	 * without ADMIN_TOKEN it allows loopback and checks no header). */
-	CHECK(ok("Bearer ", "") == 1);
+	/* An empty token matches nothing, not even "Bearer " (the API never
+	 * asks: without ADMIN_TOKEN it allows loopback and checks no header). */
+	CHECK(ok("Bearer ", "") == 0);
 	CHECK(ok("Bearer x", "") == 0);
 	CHECK(ok("Bearer", "") == 0);
 	CHECK(auth_bearer_ok(NULL, 0, "") == 0);

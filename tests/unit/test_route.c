@@ -256,7 +256,7 @@ static void test_allow(void)
 	CHECK(out[0] == 'X');
 
 	/* Every method the writer knows, in enum order; others are not listed. */
-	struct route all = { ROUTE_UNMATCHED, "x", 0, ~0u, NULL };
+	struct route all = { .id = ROUTE_UNMATCHED, .path = "x", .path_len = 1, .methods = ~0u };
 	size_t len = route_allow(&all, out, sizeof out);
 	CHECK_STR(out, len, "GET, HEAD, POST, PUT, DELETE");
 	for (size_t n = 0; n <= len + 1; n++) {
@@ -265,10 +265,10 @@ static void test_allow(void)
 		CHECK(got <= len && memcmp(p, out, got) == 0);   /* a prefix of the whole */
 		CHECK(got == 0 || p[got - 1] != ' ');             /* cut at a name, not in one */
 	}
-	struct route odd = { ROUTE_UNMATCHED, "x", 0, M(OPTIONS) | M(PATCH) | M(OTHER), NULL };
+	struct route odd = { .id = ROUTE_UNMATCHED, .path = "x", .path_len = 1, .methods = M(OPTIONS) | M(PATCH) | M(OTHER) };
 	CHECK(route_allow(&odd, out, sizeof out) == 0);
 	CHECK(out[0] == '\0');
-	struct route two = { ROUTE_UNMATCHED, "x", 0, M(DELETE) | M(GET), NULL };
+	struct route two = { .id = ROUTE_UNMATCHED, .path = "x", .path_len = 1, .methods = M(DELETE) | M(GET) };
 	len = route_allow(&two, out, sizeof out);
 	CHECK_STR(out, len, "GET, DELETE");
 }
