@@ -129,8 +129,7 @@ int api_init_entity(struct api_ctx *x)
 	char msg[200];
 	snprintf(msg, sizeof msg, "Entity '%s' initialized", x->entity);
 	struct jw w;
-	x->body->len = 0;
-	jw_init(&w, x->body);
+	api_begin(x, &w);
 	api_id_head(&w, x, t);
 	if (id_type_is_seq(t))
 		api_number(&w, "startValue", t, entity_value(e, start_i));
@@ -170,8 +169,7 @@ int api_reset_entity(struct api_ctx *x)
 	if (st != STORE_OK)
 		return api_storage_error(x, st);
 	struct jw w;
-	x->body->len = 0;
-	jw_init(&w, x->body);
+	api_begin(x, &w);
 	api_id_head(&w, x, e->type);
 	if (prev_i < seq_count(&e->shape))
 		api_number(&w, "previousValue", e->type, entity_value(e, prev_i));
@@ -190,15 +188,13 @@ int api_delete_entity(struct api_ctx *x)
 		return rc;
 	enum store_status st = store_delete(x->store, x->entity, x->entity_len);
 	if (st == STORE_NOT_FOUND)
-		return api_fail(x, 404, "Entity not found", "entity '%s' does not exist on shard %u",
-				x->entity, x->cfg->shard_id);
+		return api_not_found(x);
 	if (st != STORE_OK)
 		return api_storage_error(x, st);
 	char msg[200];
 	snprintf(msg, sizeof msg, "Entity '%s' deleted successfully", x->entity);
 	struct jw w;
-	x->body->len = 0;
-	jw_init(&w, x->body);
+	api_begin(x, &w);
 	jw_object(&w, NULL);
 	jw_cstr(&w, "message", msg);
 	jw_str(&w, "entityName", x->entity, x->entity_len);

@@ -17,8 +17,7 @@ int api_fail(struct api_ctx *x, int status, const char *error, const char *fmt, 
 	vsnprintf(msg, sizeof msg, fmt, ap);
 	va_end(ap);
 	struct jw w;
-	x->body->len = 0;
-	jw_init(&w, x->body);
+	api_begin(x, &w);
 	jw_object(&w, NULL);
 	jw_cstr(&w, "error", error);
 	jw_cstr(&w, "message", msg);
@@ -108,12 +107,17 @@ int api_take_entity(struct api_ctx *x, const char *raw, size_t len)
 	return 0;
 }
 
+int api_not_found(struct api_ctx *x)
+{
+	return api_fail(x, 404, "Entity not found", "entity '%s' does not exist on shard %u",
+			x->entity, x->cfg->shard_id);
+}
+
 struct entity *api_find_or_404(struct api_ctx *x, int *rc)
 {
 	struct entity *e = store_find(x->store, x->entity, x->entity_len);
 	if (!e)
-		*rc = api_fail(x, 404, "Entity not found", "entity '%s' does not exist on shard %u",
-			       x->entity, x->cfg->shard_id);
+		*rc = api_not_found(x);
 	return e;
 }
 

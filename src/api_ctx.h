@@ -73,10 +73,18 @@ int api_hold_until_committed(struct api_ctx *x, int status, uint32_t hash);
 int api_finish_held(struct api_ctx *x);
 /* Percent-decodes and validates the path segment as an entity name. */
 int api_take_entity(struct api_ctx *x, const char *raw, size_t len);
+/* 404 for the path's entity. */
+int api_not_found(struct api_ctx *x);
 /* The entity of the path, or NULL with *rc = 404. */
 struct entity *api_find_or_404(struct api_ctx *x, int *rc);
 /* Strict decimal query/path value in [min,max]. 0 ok, -1 otherwise. */
 int api_parse_uint(const char *s, size_t n, uint64_t min, uint64_t max, uint64_t *out);
+/* Starts the answer: an empty body and a writer over it. */
+static inline void api_begin(struct api_ctx *x, struct jw *w)
+{
+	x->body->len = 0;
+	jw_init(w, x->body);
+}
 /* Opens the answer object: {"entityName":..,"dataType":..,"shard":.. */
 void api_id_head(struct jw *w, const struct api_ctx *x, enum id_type t);
 /* int travels as a JSON number; long and snowflake as decimal strings. */

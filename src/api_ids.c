@@ -177,8 +177,7 @@ int api_next_id(struct api_ctx *x)
 	}
 	metrics.ids_issued[t]++;
 	struct jw w;
-	x->body->len = 0;
-	jw_init(&w, x->body);
+	api_begin(x, &w);
 	api_id_head(&w, x, t);
 	if (id_type_uuid_len(t))
 		jw_str(&w, "value", chars, id_type_uuid_len(t));
@@ -213,9 +212,8 @@ static int render_batch(struct api_ctx *x, const struct batch *b)
 {
 	struct jw w;
 	metrics.ids_issued[b->t] += b->n;
-	x->body->len = 0;
+	api_begin(x, &w);
 	buf_reserve(x->body, 256 + b->n * (b->len ? b->len + 3 : 23));
-	jw_init(&w, x->body);
 	api_id_head(&w, x, b->t);
 	jw_u64(&w, "batchSize", b->n);
 	batch_value(&w, "value", b, 0);

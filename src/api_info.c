@@ -15,8 +15,7 @@ int api_health(struct api_ctx *x)
 	store_probe(x->store, x->r->mono_ms);
 	const char *problem = x->store->failure[0] ? x->store->failure : gate_problem();
 	struct jw w;
-	x->body->len = 0;
-	jw_init(&w, x->body);
+	api_begin(x, &w);
 	jw_object(&w, NULL);
 	jw_cstr(&w, "status", problem ? "unhealthy" : "healthy");
 	if (problem) {
@@ -41,8 +40,7 @@ static void shard_info(struct jw *w, const struct config *cfg)
 int api_shard_info(struct api_ctx *x)
 {
 	struct jw w;
-	x->body->len = 0;
-	jw_init(&w, x->body);
+	api_begin(x, &w);
 	jw_object(&w, NULL);
 	shard_info(&w, x->cfg);
 	jw_cstr(&w, "status", "active");
@@ -68,8 +66,7 @@ int api_status(struct api_ctx *x)
 	if (!e)
 		return rc;
 	struct jw w;
-	x->body->len = 0;
-	jw_init(&w, x->body);
+	api_begin(x, &w);
 	api_id_head(&w, x, e->type);
 	current_value(&w, e);
 	if (id_type_is_seq(e->type) && e->next_i < seq_count(&e->shape))
@@ -93,8 +90,7 @@ int api_list(struct api_ctx *x)
 	if (!all)
 		return api_fail(x, 503, "Service unavailable", "out of memory");
 	struct jw w;
-	x->body->len = 0;
-	jw_init(&w, x->body);
+	api_begin(x, &w);
 	jw_object(&w, NULL);
 	jw_array(&w, "entities");
 	for (size_t i = 0; i < x->store->count; i++) {
@@ -147,8 +143,7 @@ int api_types(struct api_ctx *x)
 		"22 random characters from A-Z a-z 0-9",
 	};
 	struct jw w;
-	x->body->len = 0;
-	jw_init(&w, x->body);
+	api_begin(x, &w);
 	jw_object(&w, NULL);
 	jw_array(&w, "availableTypes");
 	for (int t = 0; t < TYPE_COUNT; t++)
