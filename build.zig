@@ -41,6 +41,7 @@ const sources = [_]struct { []const u8, Heat }{
     .{ "main.c", .cold },
     .{ "metrics.c", .cold },
     .{ "reidentify.c", .cold },
+    .{ "resolve.c", .cold },
     .{ "route.c", .hot },
     .{ "seq.c", .hot },
     .{ "server.c", .hot },

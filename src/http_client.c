@@ -1,15 +1,13 @@
-/* HTTP/1.1 client connection (its parser is http_response.c): states --
- * connecting, sending, receiving -- that advance from the server's event
- * loop, or from a private poll() in blocking mode. */
+/* HTTP/1.1 client connection (its parser is http_response.c, its name
+ * lookups resolve.c): states -- connecting, sending, receiving -- that
+ * advance from the server's event loop, or from a private poll() in
+ * blocking mode. */
 #include "http_client.h"
 
 #include <arpa/inet.h>
 #include <errno.h>
-#include <netdb.h>
 #include <netinet/tcp.h>
 #include <poll.h>
-#include <pthread.h>
-#include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -17,6 +15,7 @@
 
 #include "clock.h"
 #include "http_parse.h"
+#include "resolve.h"
 #include "url.h"
 
 #include "version.h"
@@ -51,41 +50,6 @@ int http_client_init(struct http_client *c, const char *url, char *err, size_t e
 	return 0;
 }
 
-/* A name lookup shared by the client and its thread; the last one to let go
- * frees it, so a client may give up on a lookup that never returns. */
-struct http_lookup {
-	atomic_int refs, done;
-	char host[256], port[8];
-	struct sockaddr_storage addr;
-	socklen_t addr_len;
-	int rc;                       /* getaddrinfo's result */
-};
-
-static void lookup_put(struct http_lookup *j)
-{
-	if (atomic_fetch_sub(&j->refs, 1) == 1)
-		free(j);
-}
-
-static void *lookup_run(void *arg)
-{
-	struct http_lookup *j = arg;
-	struct addrinfo hints = { .ai_family = AF_UNSPEC, .ai_socktype = SOCK_STREAM };
-	struct addrinfo *ai = NULL;
-	j->rc = getaddrinfo(j->host, j->port, &hints, &ai);
-	if (j->rc == 0 && ai && ai->ai_addrlen <= sizeof j->addr) {
-		memcpy(&j->addr, ai->ai_addr, ai->ai_addrlen);
-		j->addr_len = ai->ai_addrlen;
-	} else if (j->rc == 0) {
-		j->rc = EAI_NONAME;
-	}
-	if (ai)
-		freeaddrinfo(ai);
-	atomic_store(&j->done, 1);
-	lookup_put(j);
-	return NULL;
-}
-
 int http_client_resolve(struct http_client *c, char *err, size_t errlen)
 {
 	struct sockaddr_in sa = { .sin_family = AF_INET, .sin_port = htons((uint16_t)c->port) };
@@ -94,43 +58,14 @@ int http_client_resolve(struct http_client *c, char *err, size_t errlen)
 		c->addr_len = sizeof sa;
 		return 0;
 	}
-	struct http_lookup *j = c->lookup;
-	if (!j) {
-		pthread_t t;
-		pthread_attr_t attr;
-		j = calloc(1, sizeof *j);
-		if (!j) {
-			snprintf(err, errlen, "out of memory looking up %s", c->host);
-			return -1;
-		}
-		atomic_init(&j->refs, 2);
-		atomic_init(&j->done, 0);
-		snprintf(j->host, sizeof j->host, "%s", c->host);
-		snprintf(j->port, sizeof j->port, "%u", c->port);
-		pthread_attr_init(&attr);
-		pthread_attr_setdetachstate(&attr, PTHREAD_CREATE_DETACHED);
-		int rc = pthread_create(&t, &attr, lookup_run, j);
-		pthread_attr_destroy(&attr);
-		if (rc != 0) {
-			free(j);
-			snprintf(err, errlen, "cannot start a lookup of %s: %s", c->host, strerror(rc));
-			return -1;
-		}
-		c->lookup = j;
-		return 1;
+	if (!c->lookup) {
+		c->lookup = resolve_start(c->host, c->port, err, errlen);
+		return c->lookup ? 1 : -1;
 	}
-	if (!atomic_load(&j->done))
-		return 1;
-	c->lookup = NULL;
-	int rc = j->rc;
-	if (rc == 0) {
-		memcpy(&c->addr, &j->addr, j->addr_len);
-		c->addr_len = j->addr_len;
-	} else {
-		snprintf(err, errlen, "cannot resolve %s: %s", c->host, gai_strerror(rc));
-	}
-	lookup_put(j);
-	return rc == 0 ? 0 : -1;
+	int rc = resolve_poll(c->lookup, &c->addr, &c->addr_len, err, errlen);
+	if (rc <= 0)
+		c->lookup = NULL;   /* answered: the job is gone */
+	return rc;
 }
 
 int http_client_busy(const struct http_client *c)
@@ -494,7 +429,7 @@ void http_client_close(struct http_client *c, struct loop *loop)
 void http_client_free(struct http_client *c)
 {
 	if (c->lookup) {
-		lookup_put(c->lookup);
+		resolve_drop(c->lookup);
 		c->lookup = NULL;
 	}
 	free(c->in);

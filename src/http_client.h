@@ -20,7 +20,7 @@ struct http_result {
 };
 typedef void (*http_client_done_fn)(void *ud, const struct http_result *r);
 
-struct http_lookup;
+struct resolve_job;
 struct http_client {
 	char host[256];
 	unsigned port;
@@ -28,7 +28,7 @@ struct http_client {
 	char host_header[280];
 	struct sockaddr_storage addr;
 	socklen_t addr_len;         /* 0 until the host is resolved */
-	struct http_lookup *lookup; /* a name lookup in flight */
+	struct resolve_job *lookup; /* a name lookup in flight (resolve.c) */
 
 	int fd;                     /* -1 when no connection */
 	int state;                  /* internal: idle / connecting / sending / receiving */
