@@ -32,6 +32,8 @@ void api_free(struct api *a)
 	free(a);
 }
 
+#define SESSION_KEEP_IDS 1024
+
 static void session_free(void *app, void *session)
 {
 	struct api_session *s = session;
@@ -43,13 +45,19 @@ static void session_free(void *app, void *session)
 	free(s);
 }
 
-/* Ready for the connection's next request. */
+/* Ready for the connection's next request; a big snowflake batch's room
+ * is given back, so idle connections do not hold it. */
 static void session_reset(struct api_session *s)
 {
 	s->waiting = 0;
 	s->counted_clock_wait = 0;
 	s->done = 0;
 	s->held = 0;
+	if (s->ids_cap > SESSION_KEEP_IDS) {
+		free(s->ids);
+		s->ids = NULL;
+		s->ids_cap = 0;
+	}
 }
 
 static int dispatch(struct api_ctx *x)

@@ -5,10 +5,12 @@
 #ifndef API_CTX_H
 #define API_CTX_H
 #include <stdint.h>
-#include "api.h"
+#include "config.h"
+#include "http_handler.h"
 #include "idtype.h"
 #include "json_writer.h"
 #include "route.h"
+#include "store.h"
 
 /* SPEC: wait up to 5 s for a clock that stepped backwards, then 503. */
 #define CLOCK_WAIT_MAX_MS 5000
@@ -23,7 +25,7 @@ struct api {
 	struct store *store;
 	uint64_t started_mono_ms;
 	struct buf body;              /* response body, reused by every request */
-	api_health_fn health_extra;   /* may be NULL */
+	void (*health_extra)(struct buf *b);   /* api_health_fn; may be NULL */
 };
 
 /* A connection's state across the loop turns a parked request waits. */

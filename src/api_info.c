@@ -3,6 +3,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "api.h"
 #include "api_ctx.h"
 #include "api_handlers.h"
 #include "clock.h"
