@@ -28,7 +28,7 @@
 static const char *const op_names[CONSUL_OP_COUNT] = {
 	"none", "resolve-host", "clear-registration", "register", "verify-registration",
 	"create-session", "acquire-lock", "renew-session", "read-identity", "read-fence",
-	"read-state", "write-state", "watch-lock",
+	"read-state", "write-state", "watch-lock", "read-cluster-config", "create-cluster-config",
 };
 static const char *const lock_names[] = { "unknown", "held", "held-elsewhere", "lost" };
 static const char *const sync_names[] = { "none", "reading", "writing", "synced", "refused" };
@@ -78,6 +78,7 @@ void consul_core_init(struct consul_core *c, const struct config *cfg, struct st
 	snprintf(c->service_id, sizeof c->service_id, "%s-shard-%u", cfg->service_name, cfg->shard_id);
 	snprintf(c->lock_key, sizeof c->lock_key, "%s/shards/%u", cfg->service_name, cfg->shard_id);
 	snprintf(c->prefix, sizeof c->prefix, "%s/", c->lock_key);
+	snprintf(c->config_key, sizeof c->config_key, "%s/config", cfg->service_name);
 	c->backoff_ms = BACKOFF_MIN_MS;
 	c->rng = seed | 1;
 	buf_init(&c->body);
@@ -100,8 +101,10 @@ static void update_gate(struct consul_core *c)
 	 * it; serve from the journal alone (the documented risk: a second
 	 * instance of this shard that does reach Consul repeats values). */
 	int local = c->fail_open && !c->reachable && c->failures && c->lock != LOCK_ELSEWHERE &&
-		    c->sync != SYNC_REFUSED;
-	if (c->sync == SYNC_REFUSED)
+		    c->sync != SYNC_REFUSED && c->cluster != CLUSTER_MISMATCH;
+	if (c->cluster == CLUSTER_MISMATCH)
+		snprintf(p, sizeof p, "%s", c->cluster_problem);
+	else if (c->sync == SYNC_REFUSED)
 		snprintf(p, sizeof p, "%s", c->sync_problem);
 	else if (c->lock == LOCK_ELSEWHERE)
 		snprintf(p, sizeof p, "shard %u is held by another instance (Consul lock %s)",
@@ -110,9 +113,14 @@ static void update_gate(struct consul_core *c)
 		;
 	else if (c->lock == LOCK_LOST)
 		snprintf(p, sizeof p, "lost the Consul lock %s; re-acquiring", c->lock_key);
-	else if (c->lock == LOCK_UNKNOWN)
-		snprintf(p, sizeof p, "waiting for the Consul lock %s%s", c->lock_key,
+	else if (c->lock == LOCK_UNKNOWN) {
+		char first[200] = "";
+		if (c->cluster != CLUSTER_OK)
+			snprintf(first, sizeof first, " (first checking the cluster configuration %s)",
+				 c->config_key);
+		snprintf(p, sizeof p, "waiting for the Consul lock %s%s%s", c->lock_key, first,
 			 c->reachable || !c->failures ? "" : ": Consul unreachable");
+	}
 	else if (!c->reachable && c->failures)
 		snprintf(p, sizeof p, "cannot reach Consul to confirm the lock %s: %.200s", c->lock_key,
 			 c->last_error);
@@ -238,6 +246,20 @@ int consul_core_next(struct consul_core *c, uint64_t mono, struct consul_req *r)
 			return 0;
 		build_session(c);
 		req(r, CONSUL_SESSION, "PUT", &c->body, "/v1/session/create", "", "");
+		return 1;
+	}
+	if (c->cluster != CLUSTER_OK) {
+		if (mono < c->config_at)
+			return 0;
+		if (c->cluster == CLUSTER_CREATE) {
+			char text[SHARD_KV_CONFIG_MAX];
+			size_t n = shard_kv_config(text, c->cfg->total_shards, c->cfg->layout.name, 1);
+			c->body.len = 0;
+			buf_append(&c->body, text, n);
+			req(r, CONSUL_CREATE_CONFIG, "PUT", &c->body, "/v1/kv/%s?cas=0", c->config_key, "");
+		} else {
+			req(r, CONSUL_READ_CONFIG, "GET", NULL, "/v1/kv/%s?consistent", c->config_key, "");
+		}
 		return 1;
 	}
 	if (c->lock != LOCK_HELD) {
@@ -570,6 +592,90 @@ static void acquire_answer(struct consul_core *c, const struct consul_answer *a,
 	}
 }
 
+struct config_ctx {
+	const char *key;
+	char val[SHARD_KV_CONFIG_MAX];
+	size_t val_len;
+	int found;
+};
+
+static int on_config(void *ud, const char *key, size_t key_len, const char *val, size_t val_len)
+{
+	struct config_ctx *x = ud;
+	if (key_len == strlen(x->key) && memcmp(key, x->key, key_len) == 0) {
+		x->found = 1;
+		x->val_len = val_len < sizeof x->val ? val_len : sizeof x->val;
+		memcpy(x->val, val, x->val_len);
+	}
+	return 0;
+}
+
+/* Stands aside (the gate says why) and reads the configuration again later:
+ * an operator may correct either side. */
+static void cluster_mismatch(struct consul_core *c, uint64_t mono, const char *why)
+{
+	if (strcmp(c->cluster_problem, why) != 0)
+		log_error("msg=\"refusing to serve\" reason=\"%s\"", why);
+	snprintf(c->cluster_problem, sizeof c->cluster_problem, "%s", why);
+	c->cluster = CLUSTER_MISMATCH;
+	c->config_at = mono + RESYNC_RETRY_MS;
+}
+
+static void config_answer(struct consul_core *c, enum consul_op op, const struct consul_answer *a,
+			  uint64_t mono)
+{
+	struct config_ctx x = { .key = c->config_key };
+	char err[120], why[GATE_REASON_MAX];
+	uint64_t generation;
+	if (op == CONSUL_CREATE_CONFIG && a->status == 200) {
+		/* false: another instance created it first; read what it wrote. */
+		if (body_is(a, "true"))
+			log_info("msg=\"cluster configuration created in Consul\" key=%s", c->config_key);
+		c->cluster = body_is(a, "true") ? CLUSTER_OK : CLUSTER_UNCHECKED;
+		c->acquire_at = c->config_at = mono;
+		return;
+	}
+	if (op == CONSUL_READ_CONFIG && (a->status == 404 || a->status == 200)) {
+		if (a->status == 200 &&
+		    shard_kv_parse_listing(a->body, a->body_len, on_config, &x, err, sizeof err) != 0) {
+			snprintf(why, sizeof why, "the cluster configuration in Consul (%s) cannot be read: %s",
+				 c->config_key, err);
+			cluster_mismatch(c, mono, why);
+			return;
+		}
+		if (!x.found) {
+			c->cluster = CLUSTER_CREATE;
+			c->config_at = mono;
+			return;
+		}
+		int rc = shard_kv_config_check(x.val, x.val_len, c->cfg->total_shards, c->cfg->layout.name,
+					       &generation);
+		int shown = (int)(x.val_len > 160 ? 160 : x.val_len);
+		if (rc > 0) {
+			snprintf(why, sizeof why, "the cluster configuration in Consul (%s: %.*s) differs from this "
+				 "instance's (totalShards=%u layout=%s); start it with the cluster's TOTAL_SHARDS and "
+				 "SNOWFLAKE_LAYOUT", c->config_key, shown, x.val, c->cfg->total_shards,
+				 c->cfg->layout.name);
+			cluster_mismatch(c, mono, why);
+			return;
+		}
+		if (rc < 0) {
+			snprintf(why, sizeof why, "the cluster configuration in Consul (%s: %.*s) is malformed: "
+				 "it needs totalShards=N and layout=L", c->config_key, shown, x.val);
+			cluster_mismatch(c, mono, why);
+			return;
+		}
+		if (c->cluster != CLUSTER_OK)
+			log_info("msg=\"cluster configuration agrees\" key=%s generation=%llu",
+				 c->config_key, (unsigned long long)generation);
+		c->cluster = CLUSTER_OK;
+		c->cluster_problem[0] = '\0';
+		c->acquire_at = mono;
+		return;
+	}
+	refused(c, op, a, &c->config_at, mono, CLIENT_ERROR_RETRY_MS);
+}
+
 static void answered(struct consul_core *c, enum consul_op op, const struct consul_answer *a, uint64_t mono)
 {
 	switch (op) {
@@ -605,6 +711,10 @@ static void answered(struct consul_core *c, enum consul_op op, const struct cons
 		break;
 	case CONSUL_TXN:
 		txn_answer(c, a, mono);
+		break;
+	case CONSUL_READ_CONFIG:
+	case CONSUL_CREATE_CONFIG:
+		config_answer(c, op, a, mono);
 		break;
 	}
 }

@@ -4,6 +4,12 @@
  * consul.c sends the requests. No I/O here (the store it merges into may
  * write its journal).
  *
+ * The cluster: before it asks for the lock, an instance reads <svc>/config
+ * (total shards, snowflake layout, generation), creates it from its own
+ * configuration when missing (cas=0), and stands aside, naming both, when
+ * it differs: a shard of another shard count or layout would repeat the
+ * values of the cluster's shards.
+ *
  * The lock: a session (TTL, no lock delay: every state write is fenced by
  * check-session, so a delay protects nothing) acquires <svc>/shards/<k>.
  * After every acquisition the shard's KV state is read (identity, fence,
@@ -28,10 +34,13 @@
 enum consul_op {
 	CONSUL_NONE, CONSUL_RESOLVE, CONSUL_CLEAR, CONSUL_REGISTER, CONSUL_VERIFY,
 	CONSUL_SESSION, CONSUL_ACQUIRE, CONSUL_RENEW, CONSUL_READ_IDENTITY,
-	CONSUL_READ_FENCE, CONSUL_READ_PAGE, CONSUL_TXN, CONSUL_WATCH, CONSUL_OP_COUNT
+	CONSUL_READ_FENCE, CONSUL_READ_PAGE, CONSUL_TXN, CONSUL_WATCH, CONSUL_READ_CONFIG,
+	CONSUL_CREATE_CONFIG, CONSUL_OP_COUNT
 };
 
 enum consul_lock { LOCK_UNKNOWN, LOCK_HELD, LOCK_ELSEWHERE, LOCK_LOST };
+/* Whether this instance agrees with the cluster's configuration in KV. */
+enum consul_cluster { CLUSTER_UNCHECKED, CLUSTER_CREATE, CLUSTER_OK, CLUSTER_MISMATCH };
 /* Where the shard state stands for this holder. */
 enum consul_sync { SYNC_NONE, SYNC_READING, SYNC_WRITING, SYNC_DONE, SYNC_REFUSED };
 
@@ -62,6 +71,7 @@ struct consul_core {
 	char service_id[96];
 	char lock_key[128];
 	char prefix[140];             /* "<svc>/shards/<k>/" */
+	char config_key[140];         /* "<svc>/config" */
 
 	enum consul_op op;            /* in flight on the main connection */
 	int reachable;                /* the last request got an answer below 500 */
@@ -75,6 +85,10 @@ struct consul_core {
 	char session[64];
 	enum consul_lock lock;
 	uint64_t session_at, acquire_at, renew_at;
+
+	enum consul_cluster cluster;
+	uint64_t config_at;
+	char cluster_problem[GATE_REASON_MAX];   /* the configurations that differ */
 
 	enum consul_sync sync;
 	int page;                     /* next page to read while SYNC_READING */

@@ -12,6 +12,14 @@ size_t shard_kv_identity(char out[SHARD_KV_IDENTITY_MAX], unsigned shard, unsign
 	return n < 0 ? 0 : (size_t)n < SHARD_KV_IDENTITY_MAX ? (size_t)n : SHARD_KV_IDENTITY_MAX - 1;
 }
 
+size_t shard_kv_config(char out[SHARD_KV_CONFIG_MAX], unsigned total, const char *layout,
+		       uint64_t generation)
+{
+	int n = snprintf(out, SHARD_KV_CONFIG_MAX, "totalShards=%u layout=%s generation=%llu",
+			 total, layout, (unsigned long long)generation);
+	return n < 0 ? 0 : (size_t)n < SHARD_KV_CONFIG_MAX ? (size_t)n : SHARD_KV_CONFIG_MAX - 1;
+}
+
 /* ---- bucket values ---- */
 
 void shard_kv_put_entity(struct buf *b, const struct kv_entity *e)
@@ -38,6 +46,51 @@ static int word(const char **p, const char *end, const char **w, size_t *wn)
 	*wn = (size_t)(e - s);
 	*p = e;
 	return 0;
+}
+
+/* s[0..n) begins with the literal key=, its value after it. */
+static int keyed(const char *w, size_t n, const char *key, const char **v, size_t *vn)
+{
+	size_t k = strlen(key);
+	if (n <= k || memcmp(w, key, k) != 0 || w[k] != '=')
+		return 0;
+	*v = w + k + 1;
+	*vn = n - k - 1;
+	return 1;
+}
+
+int shard_kv_config_check(const char *v, size_t n, unsigned total, const char *layout,
+			  uint64_t *generation)
+{
+	const char *p = v, *end = v + n, *val;
+	size_t vn;
+	uint64_t t = 0;
+	int have_total = 0, have_layout = 0, same_layout = 0;
+	*generation = 0;
+	while (p < end) {
+		if (*p == ' ' || *p == '\n' || *p == '\r' || *p == '\t') {
+			p++;
+			continue;
+		}
+		const char *w = p;
+		while (p < end && *p != ' ' && *p != '\n' && *p != '\r' && *p != '\t')
+			p++;
+		size_t wn = (size_t)(p - w);
+		if (keyed(w, wn, "totalShards", &val, &vn)) {
+			if (parse_u64(val, vn, &t) != 0)
+				return -1;
+			have_total = 1;
+		} else if (keyed(w, wn, "layout", &val, &vn)) {
+			have_layout = 1;
+			same_layout = vn == strlen(layout) && memcmp(val, layout, vn) == 0;
+		} else if (keyed(w, wn, "generation", &val, &vn)) {
+			if (parse_u64(val, vn, generation) != 0)
+				return -1;
+		}
+	}
+	if (!have_total || !have_layout)
+		return -1;
+	return t == total && same_layout ? 0 : 1;
 }
 
 int shard_kv_parse_bucket(const char *v, size_t n,

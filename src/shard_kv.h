@@ -11,7 +11,10 @@
  *              i * totalShards); mark: iterations below it may have been
  *              handed out.
  * Entities are packed into buckets so that 100,000 of them are 4096 keys,
- * read in 16 prefix pages (e/0 .. e/f) and written 63 buckets per txn. */
+ * read in 16 prefix pages (e/0 .. e/f) and written 63 buckets per txn.
+ *
+ * The cluster's configuration, <SERVICE_NAME>/config, is what every shard
+ * must agree on: "totalShards=N layout=L generation=G". */
 #ifndef SHARD_KV_H
 #define SHARD_KV_H
 #include <stddef.h>
@@ -42,6 +45,17 @@ static inline unsigned shard_kv_bucket(uint32_t hash)
 /* "shard=K totalShards=N layout=L machineId=M"; returns its length. */
 size_t shard_kv_identity(char out[SHARD_KV_IDENTITY_MAX], unsigned shard, unsigned total,
 			 const char *layout, uint64_t machine);
+
+#define SHARD_KV_CONFIG_MAX 160
+/* "totalShards=N layout=L generation=G"; returns its length. */
+size_t shard_kv_config(char out[SHARD_KV_CONFIG_MAX], unsigned total, const char *layout,
+		       uint64_t generation);
+/* Compares a stored configuration with this instance's total and layout
+ * (words in any order; unknown words are left for later versions). 0 when
+ * they agree (*generation set, 0 when absent), 1 when they differ, -1 when
+ * the text lacks totalShards or layout or has a malformed number. */
+int shard_kv_config_check(const char *v, size_t n, unsigned total, const char *layout,
+			  uint64_t *generation);
 
 struct kv_entity {
 	char name[ENTITY_NAME_MAX + 1];

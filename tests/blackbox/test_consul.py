@@ -401,7 +401,8 @@ def least_privilege_token(agent, name):
     """A token with only the rights the README lists for an instance."""
     return agent.token_with_rules(name, f'service "{name}" {{ policy = "write" }}\n'
                                         f'session "{agent.node}" {{ policy = "write" }}\n'
-                                        f'key_prefix "{name}/shards/" {{ policy = "write" }}\n')
+                                        f'key_prefix "{name}/shards/" {{ policy = "write" }}\n'
+                                        f'key "{name}/config" {{ policy = "write" }}\n')
 
 
 @pytest.mark.timeout(40)
@@ -443,3 +444,64 @@ def test_acl_refusal_in_fail_open_mode_hands_out_nothing(servers, acl_agent, nam
     st, body = health(s)
     assert st == 503 and "waiting for the Consul lock" in body["reason"]
     assert s.next_id(uniq(), "int").status == 503
+
+
+# --------------------------------------------------------------------------- #
+# The cluster configuration in KV (<SERVICE_NAME>/config)
+# --------------------------------------------------------------------------- #
+def kv_text(agent, key):
+    e = kv_entry(agent, key)
+    return base64.b64decode(e["Value"] or "").decode() if e else None
+
+
+def refuses_to_serve(s, *parts):
+    st, body = health(s)
+    if st != 503 or not all(p in body.get("reason", "") for p in parts):
+        return False
+    r = s.next_id(uniq(), "long")
+    return r.status == 503 and r.json["error"] == "Shard not owned"
+
+
+@pytest.mark.timeout(30)
+def test_first_instance_writes_the_cluster_configuration(servers, agent, name):
+    s = start(servers, agent.url, name, shard=2, total=3, env={"SNOWFLAKE_LAYOUT": "twitter"})
+    wait_until(lambda: lock_held(s), 10, "the lock")
+    assert kv_text(agent, f"{name}/config") == "totalShards=3 layout=twitter generation=1"
+    assert "cluster configuration created in Consul" in s.output()
+    # The next shard with the same configuration reads it and serves.
+    t = start(servers, agent.url, name, shard=1, total=3, env={"SNOWFLAKE_LAYOUT": "twitter"})
+    wait_until(lambda: lock_held(t), 10, "the second shard's lock")
+    assert t.next_id(uniq(), "int").json["value"] % 3 == 1
+    assert "cluster configuration agrees" in t.output()
+    assert kv_text(agent, f"{name}/config") == "totalShards=3 layout=twitter generation=1"
+
+
+@pytest.mark.timeout(60)
+@pytest.mark.parametrize("differs", ["totalShards", "layout"])
+def test_differing_configuration_never_serves_until_it_agrees(servers, agent, name, differs):
+    """An instance started with another TOTAL_SHARDS (or layout) than the
+    cluster's would hand out values of the cluster's other shards (shard 3
+    of 3 issues 3, 6, 9, ..., which shard 1 and 2 of 2 have issued): it
+    takes no lock, registers nothing and hands out nothing, naming both
+    configurations, until KV and it agree."""
+    a = start(servers, agent.url, name, shard=1, total=2)
+    wait_until(lambda: lock_held(a), 10, "the first instance's lock")
+    env = {"SNOWFLAKE_LAYOUT": "twitter"} if differs == "layout" else {}
+    total = 3 if differs == "totalShards" else 2
+    b = start(servers, agent.url, name, shard=2, total=total, env=env)
+    mine = f"totalShards={total} layout={'twitter' if differs == 'layout' else 'sonyflake'}"
+    theirs = f"{name}/config: totalShards=2 layout=sonyflake generation=1"
+    wait_until(lambda: refuses_to_serve(b, theirs, f"differs from this instance's ({mine})"), 10,
+               "the refusal naming both configurations")
+    assert "refusing to serve" in b.output() and mine in b.output()
+    # Held off for as long as they differ: no lock, no registration, no ID.
+    for _ in range(20):
+        assert refuses_to_serve(b, theirs)
+        assert kv_holder(agent, f"{name}/shards/2") == (None, None)
+        assert [e["Service"]["Port"] for e in passing(agent, name)] == [a.port]
+        time.sleep(0.1)   # spread the checks over 2 s of the instance's life
+    assert a.next_id(uniq(), "int").status == 200   # the cluster itself is untouched
+    # An operator makes KV agree (here: with this instance): it re-reads and serves.
+    agent.put(f"/v1/kv/{name}/config", f"{mine} generation=1".encode())
+    wait_until(lambda: lock_held(b), 20, "the lock once the configurations agree")
+    assert b.next_id(uniq(), "int").status == 200

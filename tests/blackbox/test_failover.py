@@ -515,6 +515,7 @@ def test_data_dir_of_another_identity_is_refused(servers, second, expect):
 # --------------------------------------------------------------------------- #
 def lock_only_token(agent, name):
     return agent.token_with_rules(name, f'key "{name}/shards/1" {{ policy = "write" }}\n'
+                                        f'key "{name}/config" {{ policy = "write" }}\n'
                                         f'service "{name}" {{ policy = "write" }}\n'
                                         f'session "{agent.node}" {{ policy = "write" }}\n')
 

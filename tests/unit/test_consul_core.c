@@ -133,6 +133,16 @@ static const char *listing(const char *key, const char *val)
 	return b.data;
 }
 
+#define CONFIGK "svc/config"
+#define MY_CONFIG "totalShards=3 layout=sonyflake generation=1"
+
+/* The cluster configuration read after the session: it agrees. */
+static void agree_config(void)
+{
+	EXPECT(CONSUL_READ_CONFIG, "GET", "/v1/kv/" CONFIGK "?consistent");
+	answer(CONSUL_READ_CONFIG, 200, listing(CONFIGK, MY_CONFIG));
+}
+
 /* Session and lock. */
 static void acquire(const char *sid)
 {
@@ -140,6 +150,8 @@ static void acquire(const char *sid)
 	EXPECT(CONSUL_SESSION, "PUT", "/v1/session/create");
 	snprintf(body, sizeof body, "{\"ID\":\"%s\"}", sid);
 	answer(CONSUL_SESSION, 200, body);
+	if (c.cluster != CLUSTER_OK)   /* checked once, before the first lock */
+		agree_config();
 	snprintf(path, sizeof path, "/v1/kv/" LOCKK "?acquire=%s", sid);
 	EXPECT(CONSUL_ACQUIRE, "PUT", path);
 	answer(CONSUL_ACQUIRE, 200, "true\n");
@@ -252,6 +264,7 @@ static void test_happy_path_empty_kv(void)
 	CHECK(body_has("\"LockDelay\":\"0s\""));
 	CHECK(body_has("\"Behavior\":\"delete\""));
 	answer(CONSUL_SESSION, 200, "{\"ID\":\"" SID "\"}");
+	agree_config();
 	CHECK_STR(c.session, strlen(c.session), SID);
 	CHECK(gate_says("waiting for the Consul lock"));
 
@@ -581,6 +594,7 @@ static void test_renewal_failures(void)
 	setup(0);
 	EXPECT(CONSUL_SESSION, "PUT", NULL);
 	answer(CONSUL_SESSION, 200, "{\"ID\":\"" SID "\"}");
+	agree_config();
 	EXPECT(CONSUL_ACQUIRE, "PUT", NULL);
 	answer(CONSUL_ACQUIRE, 500, "invalid session \"" SID "\"");
 	CHECK(c.session[0] == '\0');
@@ -627,6 +641,7 @@ static void test_fail_open(void)
 	setup(1);
 	EXPECT(CONSUL_SESSION, "PUT", NULL);
 	answer(CONSUL_SESSION, 200, "{\"ID\":\"" SID "\"}");
+	agree_config();
 	EXPECT(CONSUL_ACQUIRE, "PUT", NULL);
 	answer(CONSUL_ACQUIRE, 200, "false");
 	CHECK(gate_says("held by another instance"));
@@ -642,6 +657,7 @@ static void test_standby_watch(void)
 	setup(0);
 	EXPECT(CONSUL_SESSION, "PUT", NULL);
 	answer(CONSUL_SESSION, 200, "{\"ID\":\"" SID "\"}");
+	agree_config();
 	EXPECT(CONSUL_ACQUIRE, "PUT", NULL);
 	answer(CONSUL_ACQUIRE, 200, "false\n");
 	CHECK(c.lock == LOCK_ELSEWHERE);
@@ -710,6 +726,7 @@ static void test_standby_watch(void)
 	setup(0);
 	EXPECT(CONSUL_SESSION, "PUT", NULL);
 	answer(CONSUL_SESSION, 200, "{\"ID\":\"" SID "\"}");
+	agree_config();
 	EXPECT(CONSUL_ACQUIRE, "PUT", NULL);
 	answer(CONSUL_ACQUIRE, 200, "false");
 	CHECK(consul_core_next_watch(&c, now, &q) == 1);
@@ -733,7 +750,8 @@ static void test_unreachable_at_start(void)
 	setup(0);
 	EXPECT(CONSUL_SESSION, "PUT", NULL);
 	answer(CONSUL_SESSION, 0, "connect: connection refused");
-	CHECK(gate_says("waiting for the Consul lock " LOCKK ": Consul unreachable"));
+	CHECK(gate_says("waiting for the Consul lock " LOCKK " (first checking the cluster configuration "
+			CONFIGK "): Consul unreachable"));
 	CHECK(st.kv->required);
 	/* Backoff grows, with jitter, up to its cap. */
 	uint64_t prev = 0, grew = 0;
@@ -753,6 +771,102 @@ static void test_unreachable_at_start(void)
 	teardown();
 }
 
+/* The cluster configuration: created by the first instance (cas=0), read
+ * by the others; a differing or malformed one keeps the instance from the
+ * lock (so from serving), naming both, until it agrees. */
+static void test_cluster_config(void)
+{
+	setup(0);
+	EXPECT(CONSUL_SESSION, "PUT", "/v1/session/create");
+	answer(CONSUL_SESSION, 200, "{\"ID\":\"" SID "\"}");
+	CHECK(gate_says("first checking the cluster configuration " CONFIGK));
+	/* Missing: this instance writes its own, only if still missing. */
+	EXPECT(CONSUL_READ_CONFIG, "GET", "/v1/kv/" CONFIGK "?consistent");
+	answer(CONSUL_READ_CONFIG, 404, "");
+	EXPECT(CONSUL_CREATE_CONFIG, "PUT", "/v1/kv/" CONFIGK "?cas=0");
+	CHECK(q.body && q.body->len == strlen(MY_CONFIG) && memcmp(q.body->data, MY_CONFIG, q.body->len) == 0);
+	/* Another instance was first: read what it wrote. */
+	answer(CONSUL_CREATE_CONFIG, 200, "false");
+	CHECK(c.cluster == CLUSTER_UNCHECKED);
+	EXPECT(CONSUL_READ_CONFIG, "GET", "/v1/kv/" CONFIGK "?consistent");
+	answer(CONSUL_READ_CONFIG, 200, listing(CONFIGK, "totalShards=4 layout=sonyflake generation=1"));
+	CHECK(c.cluster == CLUSTER_MISMATCH);
+	CHECK(gate_says("the cluster configuration in Consul (" CONFIGK ": totalShards=4 layout=sonyflake "
+			"generation=1) differs from this instance's (totalShards=3 layout=sonyflake)"));
+	/* No lock is asked for; the session is kept alive; read again later. */
+	CHECK(next() == CONSUL_NONE);
+	now += CONSUL_RENEW_MS;
+	EXPECT(CONSUL_RENEW, "PUT", "/v1/session/renew/" SID);
+	answer(CONSUL_RENEW, 200, "[{}]");
+	CHECK(next() == CONSUL_NONE);
+	CHECK(c.lock == LOCK_UNKNOWN);
+	now += 10000;
+	CHECK(chores() == CONSUL_READ_CONFIG);
+	CHECK(gate_says("differs from this instance's"));   /* still closed while it reads */
+	answer(CONSUL_READ_CONFIG, 200, listing(CONFIGK, "layout=twitter totalShards=3 generation=1"));
+	CHECK(gate_says("(" CONFIGK ": layout=twitter totalShards=3 generation=1) differs from this "
+			"instance's (totalShards=3 layout=sonyflake)"));
+	now += 10000;
+	CHECK(chores() == CONSUL_READ_CONFIG);
+	answer(CONSUL_READ_CONFIG, 200, listing(CONFIGK, "hello"));
+	CHECK(gate_says("(" CONFIGK ": hello) is malformed: it needs totalShards=N and layout=L"));
+	now += 10000;
+	CHECK(chores() == CONSUL_READ_CONFIG);
+	answer(CONSUL_READ_CONFIG, 200, "not json");
+	CHECK(gate_says("the cluster configuration in Consul (" CONFIGK ") cannot be read"));
+	/* Corrected (words in any order, a later generation): on to the lock. */
+	now += 10000;
+	CHECK(chores() == CONSUL_READ_CONFIG);
+	answer(CONSUL_READ_CONFIG, 200, listing(CONFIGK, "generation=7 layout=sonyflake totalShards=3"));
+	CHECK(c.cluster == CLUSTER_OK);
+	EXPECT(CONSUL_ACQUIRE, "PUT", "/v1/kv/" LOCKK "?acquire=" SID);
+	answer(CONSUL_ACQUIRE, 200, "true");
+	CHECK_EQ_U64(read_state(NULL, NULL, NULL), 0);
+	CHECK(expect_txn(SID));
+	answer(CONSUL_TXN, 200, "{}");
+	CHECK(gate_problem() == NULL);
+	teardown();
+
+	/* The first instance: created, then straight to the lock. */
+	setup(0);
+	EXPECT(CONSUL_SESSION, "PUT", NULL);
+	answer(CONSUL_SESSION, 200, "{\"ID\":\"" SID "\"}");
+	EXPECT(CONSUL_READ_CONFIG, "GET", NULL);
+	answer(CONSUL_READ_CONFIG, 404, "");
+	EXPECT(CONSUL_CREATE_CONFIG, "PUT", NULL);
+	answer(CONSUL_CREATE_CONFIG, 200, "true\n");
+	CHECK(c.cluster == CLUSTER_OK);
+	EXPECT(CONSUL_ACQUIRE, "PUT", "/v1/kv/" LOCKK "?acquire=" SID);
+	teardown();
+
+	/* Refused by an ACL: nothing more for a minute, and never the lock. */
+	setup(0);
+	EXPECT(CONSUL_SESSION, "PUT", NULL);
+	answer(CONSUL_SESSION, 200, "{\"ID\":\"" SID "\"}");
+	EXPECT(CONSUL_READ_CONFIG, "GET", NULL);
+	answer(CONSUL_READ_CONFIG, 403, "Permission denied");
+	CHECK(strstr(c.last_error, "read-cluster-config: HTTP 403") != NULL);
+	now += 59999;
+	CHECK(chores() == CONSUL_NONE);
+	now += 1;
+	EXPECT(CONSUL_READ_CONFIG, "GET", NULL);
+	teardown();
+
+	/* Fail-open never serves against a differing configuration, even when
+	 * Consul then becomes unreachable. */
+	setup(1);
+	EXPECT(CONSUL_SESSION, "PUT", NULL);
+	answer(CONSUL_SESSION, 200, "{\"ID\":\"" SID "\"}");
+	EXPECT(CONSUL_READ_CONFIG, "GET", NULL);
+	answer(CONSUL_READ_CONFIG, 200, listing(CONFIGK, "totalShards=2 layout=sonyflake generation=1"));
+	now += 10000;
+	CHECK(chores() == CONSUL_READ_CONFIG);
+	answer(CONSUL_READ_CONFIG, 0, "connect: connection refused");
+	CHECK(gate_says("differs from this instance's"));
+	CHECK(st.kv->required);
+	teardown();
+}
+
 int main(void)
 {
 	test_happy_path_empty_kv();
@@ -765,5 +879,6 @@ int main(void)
 	test_fail_open();
 	test_standby_watch();
 	test_unreachable_at_start();
+	test_cluster_config();
 	return check_summary("consul_core");
 }

@@ -602,6 +602,49 @@ static void test_txn_lost_session(void)
 	CHECK(lost("\"OpIndex\":0") == 0);            /* cut short: not the shape */
 }
 
+/* The cluster configuration's text and its comparison. */
+static void test_cluster_config(void)
+{
+	char out[SHARD_KV_CONFIG_MAX];
+	uint64_t g = 99;
+	size_t n = shard_kv_config(out, 3, "sonyflake", 1);
+	CHECK_STR(out, n, "totalShards=3 layout=sonyflake generation=1");
+	CHECK(shard_kv_config_check(out, n, 3, "sonyflake", &g) == 0 && g == 1);
+	CHECK(shard_kv_config_check(out, n, 4, "sonyflake", &g) == 1);
+	CHECK(shard_kv_config_check(out, n, 3, "twitter", &g) == 1);
+	CHECK(shard_kv_config_check(out, n, 3, "sonyflak", &g) == 1);
+	CHECK(shard_kv_config_check(out, n, 3, "sonyflakes", &g) == 1);
+	CHECK(shard_kv_config_check(out, n, 30, "sonyflake", &g) == 1);
+	/* Any order, any blank between words, unknown words left alone. */
+	static const char any[] = "  generation=12\nlayout=custom:1/12/10/1288834974657\ttotalShards=1024 base=7\r\n";
+	CHECK(shard_kv_config_check(any, sizeof any - 1, 1024, "custom:1/12/10/1288834974657", &g) == 0 && g == 12);
+	static const char nogen[] = "totalShards=2 layout=twitter";
+	CHECK(shard_kv_config_check(nogen, sizeof nogen - 1, 2, "twitter", &g) == 0 && g == 0);
+	/* Unusable: a word missing, a number that is not one, a bare key. */
+	static const char *const bad[] = {
+		"", "layout=twitter", "totalShards=2", "totalShards= layout=twitter",
+		"totalShards=x layout=twitter", "totalShards=2x layout=twitter",
+		"totalShards=-2 layout=twitter", "totalShards=2 layout=twitter generation=z",
+		"totalShards layout=twitter", "totalShards=2 layout", "totalshards=2 layout=twitter",
+		"totalShards=99999999999999999999999 layout=twitter",
+	};
+	for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++) {
+		int rc = shard_kv_config_check(check_at_edge(bad[i], strlen(bad[i])), strlen(bad[i]), 2,
+					       "twitter", &g);
+		if (rc != -1)
+			fprintf(stderr, "  \"%s\": %d\n", bad[i], rc);
+		CHECK(rc == -1);
+	}
+	/* An empty layout value never equals a real one. */
+	static const char empty_layout[] = "totalShards=2 layout=";
+	CHECK(shard_kv_config_check(empty_layout, sizeof empty_layout - 1, 2, "twitter", &g) == 1);
+	/* Byte by byte against the guard page: every prefix is judged without
+	 * reading past its end. */
+	for (size_t k = 0; k <= n; k++)
+		(void)shard_kv_config_check(check_at_edge(out, k), k, 3, "sonyflake", &g);
+	CHECK(shard_kv_config_check(check_at_edge(out, n), n, 3, "sonyflake", &g) == 0);
+}
+
 int main(void)
 {
 	check_edge_init(EDGE_ROOM);
@@ -619,5 +662,6 @@ int main(void)
 	test_listing_truncations();
 	test_txn_body();
 	test_txn_lost_session();
+	test_cluster_config();
 	return check_summary("shard_kv");
 }
