@@ -8,10 +8,12 @@
 #include "url.h"
 
 #include <arpa/inet.h>
+#include <errno.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/utsname.h>
 
 #include "version.h"
 
@@ -32,7 +34,8 @@ static const struct config_optdef {
 } config_opts[OPT_COUNT] = {
 	[OPT_PORT]         = { "port", "N", "SERVICE_PORT", "7001", NULL, "TCP port to listen on (1..65535)" },
 	[OPT_BIND]         = { "bind", "IPV4", "BIND_ADDR", "0.0.0.0", NULL, "IPv4 address to listen on" },
-	[OPT_SHARD]        = { "shard", "K", "SHARD_ID", "1", NULL, "this instance's shard, 1..TOTAL_SHARDS" },
+	[OPT_SHARD]        = { "shard", "K", "SHARD_ID", "1", NULL,
+			       "this instance's shard, 1..TOTAL_SHARDS, or ordinal (host name NAME-N: shard N+1)" },
 	[OPT_TOTAL]        = { "total-shards", "N", "TOTAL_SHARDS", "1", NULL, "shards in the cluster (1..1024)" },
 	[OPT_DATA_DIR]     = { "data-dir", "DIR", "DATA_DIR", "./data", NULL, "directory for durable state" },
 	[OPT_LAYOUT]       = { "snowflake-layout", "L", "SNOWFLAKE_LAYOUT", "sonyflake", NULL,
@@ -235,6 +238,67 @@ static enum config_result config_nonempty(struct config_ctx *x)
 	return CONFIG_OK;
 }
 
+int config_host_ordinal(const char *name, size_t len, uint64_t *n)
+{
+	size_t d = len;   /* start of the trailing digits */
+	while (d > 0 && name[d - 1] >= '0' && name[d - 1] <= '9')
+		d--;
+	if (d == len || d < 2 || name[d - 1] != '-')
+		return -1;
+	/* "web-01" is not how a StatefulSet names pods; zero-padded names are
+	 * often 1-based by hand, so guessing could shift every shard by one. */
+	if (name[d] == '0' && len - d > 1)
+		return -1;
+	for (size_t i = 0; i + 1 < d; i++)
+		if (!lex_is_name((unsigned char)name[i]))
+			return -1;
+	uint64_t v = 0;
+	for (; d < len; d++) {
+		unsigned dig = (unsigned)(name[d] - '0');
+		if (v > (UINT64_MAX - dig) / 10)
+			return -2;
+		v = v * 10 + dig;
+	}
+	*n = v;
+	return 0;
+}
+
+/* SHARD_ID=ordinal: the shard is one more than the -N that ends the host
+ * name (HOSTNAME, else the kernel's), as a StatefulSet numbers its pods. */
+static enum config_result config_shard_ordinal(struct config_ctx *x, struct config *c,
+					       const char *range)
+{
+	struct utsname u;
+	const char *host = getenv("HOSTNAME"), *from = "HOSTNAME";
+	if (!host) {
+		if (uname(&u) != 0)
+			return config_bad(x, OPT_SHARD, "needs the host name, but uname failed: %s",
+					  strerror(errno));
+		host = u.nodename;
+		from = "uname";
+	}
+	char shown[100];
+	config_show(host, shown, sizeof shown);
+	size_t len = strlen(host);
+	if (len >= sizeof c->shard_host)
+		return config_bad(x, OPT_SHARD, "cannot use the host name '%s' (%s): it is longer than %zu bytes",
+				  shown, from, sizeof c->shard_host - 1);
+	uint64_t n = 0;
+	int rc = config_host_ordinal(host, len, &n);
+	if (rc == -1)
+		return config_bad(x, OPT_SHARD, "finds no ordinal in the host name '%s' (%s): expected NAME-N, NAME of A-Z a-z 0-9 . _ - and N a decimal number without leading zeros, as a StatefulSet names its pods (NAME-0 is shard 1)",
+				  shown, from);
+	if (rc == -2)
+		return config_bad(x, OPT_SHARD, "takes an ordinal past 64 bits from the host name '%s' (%s), which is out of range: expected %s, a host name ending in -0..-%u",
+				  shown, from, range, c->total_shards - 1);
+	if (n >= c->total_shards)
+		return config_bad(x, OPT_SHARD, "takes shard %llu from the host name '%s' (%s), which is out of range: expected %s, a host name ending in -0..-%u",
+				  (unsigned long long)n + 1, shown, from, range, c->total_shards - 1);
+	c->shard_id = (unsigned)n + 1;
+	memcpy(c->shard_host, host, len + 1);
+	return CONFIG_OK;
+}
+
 /* Which IDs this instance makes (shard, layout, machine field, data type)
  * and where it keeps their state. */
 static enum config_result config_ids(struct config_ctx *x, struct config *c)
@@ -245,8 +309,15 @@ static enum config_result config_ids(struct config_ctx *x, struct config *c)
 	TRY(config_uint(x, OPT_TOTAL, 1, 1024, "1..1024", &v));
 	c->total_shards = (unsigned)v;
 	snprintf(range, sizeof range, "1..TOTAL_SHARDS (1..%u)", c->total_shards);
-	TRY(config_uint(x, OPT_SHARD, 1, c->total_shards, range, &v));
-	c->shard_id = (unsigned)v;
+	const char *shard = config_val(x, OPT_SHARD);
+	if (strcmp(shard, "ordinal") == 0) {
+		TRY(config_shard_ordinal(x, c, range));
+	} else {
+		if (config_parse_u64(shard, &v) == -1)
+			return config_bad(x, OPT_SHARD, "is not a valid integer: expected an integer %s, or ordinal", range);
+		TRY(config_uint(x, OPT_SHARD, 1, c->total_shards, range, &v));
+		c->shard_id = (unsigned)v;
+	}
 	TRY(config_str(x, OPT_DATA_DIR, c->data_dir, sizeof c->data_dir));
 
 	why[0] = '\0';
@@ -350,7 +421,9 @@ static void config_usage(FILE *f)
 	      "  --version                  print the version and exit\n\n"
 	      "Subcommands, with the same flags: parse <id> (decode a snowflake), check-config,\n"
 	      "reidentify (move DATA_DIR to the configured shard/layout on purpose; see README).\n"
-	      "MACHINE_ID defaults to SHARD_ID for sonyflake and SHARD_ID-1 for twitter and custom.\n", f);
+	      "MACHINE_ID defaults to SHARD_ID for sonyflake and SHARD_ID-1 for twitter and custom.\n"
+	      "SHARD_ID=ordinal takes the shard from a StatefulSet-style host name (HOSTNAME,\n"
+	      "else the kernel's): NAME-N is shard N+1; N has no leading zeros.\n", f);
 	fflush(f);
 }
 
@@ -493,6 +566,11 @@ void config_describe(const struct config *c, char *out, size_t outlen)
 	config_ku(&l, "port", c->port);
 	config_kv(&l, "bind", c->bind_addr);
 	config_ku(&l, "shard", c->shard_id);
+	if (c->shard_host[0]) {
+		char from[sizeof c->shard_host + 16];
+		snprintf(from, sizeof from, "ordinal(%s)", c->shard_host);
+		config_kv(&l, "shard_from", from);
+	}
 	config_ku(&l, "total_shards", c->total_shards);
 	config_kv(&l, "data_dir", c->data_dir);
 	config_kv(&l, "layout", c->layout.name);

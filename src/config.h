@@ -12,6 +12,7 @@ struct config {
 	unsigned port;             /* SERVICE_PORT  --port */
 	char bind_addr[64];        /* BIND_ADDR     --bind */
 	unsigned shard_id;         /* SHARD_ID      --shard */
+	char shard_host[256];      /* SHARD_ID=ordinal: the host name shard_id came from ("" = a number) */
 	unsigned total_shards;     /* TOTAL_SHARDS  --total-shards */
 	char data_dir[512];        /* DATA_DIR      --data-dir */
 	struct sf_layout layout;   /* SNOWFLAKE_LAYOUT --snowflake-layout */
@@ -42,5 +43,12 @@ enum config_result config_load(struct config *c, int argc, char **argv,
  * including the layout's IDs/s limit and exhaustion date. Secrets are shown
  * only as admin_token=set|unset, consul_token=set|unset. */
 void config_describe(const struct config *c, char *out, size_t outlen);
+
+/* SHARD_ID=ordinal: the N of a StatefulSet-style host name "NAME-N" in
+ * name[0..len) (no terminator needed). NAME is 1 or more of A-Z a-z 0-9
+ * . _ -; N is decimal digits without a leading zero (except "0" itself),
+ * as a StatefulSet writes it. Returns 0 with *n set, -1 if the name is not of that form,
+ * -2 if N does not fit 64 bits (out of range for any cluster). */
+int config_host_ordinal(const char *name, size_t len, uint64_t *n);
 
 #endif

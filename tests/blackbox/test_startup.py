@@ -191,3 +191,68 @@ def test_restart_on_same_port(servers):
     s = servers()
     s.restart()
     assert ok(s.get("/health"))["status"] == "healthy"
+
+
+# --------------------------------------------------------------------------- #
+# SHARD_ID=ordinal: the shard from a StatefulSet-style host name
+# --------------------------------------------------------------------------- #
+ORDINAL_OK = [("shardid-0", 1), ("shardid-2", 3), ("web-12", 13), ("a-b-3", 4)]
+
+
+@pytest.mark.parametrize("host,shard", ORDINAL_OK, ids=[h for h, _ in ORDINAL_OK])
+def test_shard_ordinal_from_hostname(servers, host, shard):
+    s = servers(env={"SHARD_ID": "ordinal", "TOTAL_SHARDS": 16, "HOSTNAME": host})
+    info = ok(s.get("/shard-info"))
+    assert (info["shardId"], info["totalShards"]) == (shard, 16)
+    # MACHINE_ID follows the shard as for a numeric SHARD_ID (sonyflake: the shard).
+    assert ok(s.get("/api/types"))["snowflakeInfo"]["machineId"] == shard
+    assert f"shard={shard} shard_from=ordinal({host}) total_shards=16" in s.output()
+
+
+def test_shard_ordinal_flag_and_twitter_machine_id(servers):
+    s = servers(env={"SHARD_ID": "1", "TOTAL_SHARDS": 3, "HOSTNAME": "shardid-2",
+                     "SNOWFLAKE_LAYOUT": "twitter"}, args=["--shard", "ordinal"])
+    assert ok(s.get("/shard-info"))["shardId"] == 3
+    assert ok(s.get("/api/types"))["snowflakeInfo"]["machineId"] == 2
+
+
+def test_check_config_shows_where_the_shard_came_from():
+    r = run_bin(["check-config"], env={"SHARD_ID": "ordinal", "TOTAL_SHARDS": 3,
+                                       "HOSTNAME": "shardid-1"})
+    assert r.returncode == 0, r.stderr
+    assert " shard=2 shard_from=ordinal(shardid-1) total_shards=3 " in r.stdout, r.stdout
+    # A numeric SHARD_ID prints exactly what it always did, host name or not.
+    r = run_bin(["check-config"], env={"SHARD_ID": "2", "TOTAL_SHARDS": 3,
+                                       "HOSTNAME": "shardid-1"})
+    assert r.returncode == 0, r.stderr
+    assert " shard=2 total_shards=3 " in r.stdout and "shard_from" not in r.stdout, r.stdout
+
+
+ORDINAL_BAD = [
+    ("shardid", "3", "NAME-N"),
+    ("x-", "3", "NAME-N"),
+    ("x-007", "3", "leading zeros"),
+    ("", "3", "NAME-N"),
+    ("web-12", "3", "1..3"),     # shard 13 of 3
+    ("shardid-3", "3", "-0..-2"),
+]
+
+
+@pytest.mark.parametrize("host,total,expected", ORDINAL_BAD,
+                         ids=[f"{h or 'empty'}-of-{t}" for h, t, _ in ORDINAL_BAD])
+def test_shard_ordinal_bad_hostname_exits_2(host, total, expected, tmp_path):
+    env = {"SERVICE_PORT": free_port(), "BIND_ADDR": "127.0.0.1", "DATA_DIR": str(tmp_path / "d"),
+           "SHARD_ID": "ordinal", "TOTAL_SHARDS": total, "HOSTNAME": host}
+    r = run_bin([], env=env)
+    assert r.returncode == 2, (r.returncode, r.stdout, r.stderr)
+    assert "SHARD_ID=ordinal" in r.stderr, r.stderr
+    assert f"host name '{host}' (HOSTNAME)" in r.stderr, r.stderr
+    assert expected in r.stderr, r.stderr
+    assert not (tmp_path / "d").exists()   # refused before touching the state
+
+
+def test_shard_ordinal_out_of_range_names_shard_and_range(tmp_path):
+    r = run_bin([], env={"DATA_DIR": str(tmp_path / "d"), "SHARD_ID": "ordinal",
+                         "TOTAL_SHARDS": 3, "HOSTNAME": "web-12"})
+    assert r.returncode == 2, r
+    assert "takes shard 13" in r.stderr and "'web-12'" in r.stderr and "(1..3)" in r.stderr, r.stderr

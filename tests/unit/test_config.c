@@ -1,9 +1,11 @@
 /* Unit tests for config.c: defaults, env, flags over env, validation
- * messages, MACHINE_ID defaults per layout, --help/--version, describe. */
+ * messages, MACHINE_ID defaults per layout, SHARD_ID=ordinal,
+ * --help/--version, describe. */
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/utsname.h>
 #include <unistd.h>
 
 #include "check.h"
@@ -21,6 +23,7 @@ static void clear_env(void)
 {
 	for (size_t i = 0; i < sizeof all_env / sizeof all_env[0]; i++)
 		unsetenv(all_env[i]);
+	unsetenv("HOSTNAME");   /* SHARD_ID=ordinal reads it */
 }
 
 static struct config cfg;
@@ -254,6 +257,168 @@ static void test_machine_defaults(void)
 	setenv("MACHINE_ID", "65535", 1);
 	CHECK(load(NULL) == CONFIG_OK);
 	CHECK_EQ_U64(cfg.machine_id, 65535);
+}
+
+/* config_host_ordinal on name[0..len) placed flush against the guard page. */
+static int ordinal_at_edge(const char *name, size_t len, uint64_t *n)
+{
+	return config_host_ordinal(check_at_edge(name, len), len, n);
+}
+
+static void test_host_ordinal(void)
+{
+	static const struct { const char *name; int rc; uint64_t n; } cases[] = {
+		{ "shardid-0", 0, 0 },
+		{ "web-12", 0, 12 },
+		{ "a-b-3", 0, 3 },
+		{ "x-0", 0, 0 },
+		{ "x--3", 0, 3 },          /* NAME may end in '-' ("x-") */
+		{ "shardid-1023", 0, 1023 },
+		{ "x-18446744073709551615", 0, UINT64_MAX },
+		{ "x-18446744073709551616", -2, 0 },
+		{ "x-99999999999999999999999", -2, 0 },
+		{ "shardid", -1, 0 },
+		{ "x-", -1, 0 },
+		{ "-3", -1, 0 },           /* no NAME */
+		{ "-", -1, 0 },
+		{ "", -1, 0 },
+		{ "web12", -1, 0 },
+		{ "12", -1, 0 },
+		{ "x-007", -1, 0 },        /* leading zeros: refused, not guessed */
+		{ "x-00", -1, 0 },
+		{ "x-01", -1, 0 },
+		{ "x-1a", -1, 0 },
+		{ "x-+1", -1, 0 },
+		{ "x- 1", -1, 0 },
+		{ "x-1 ", -1, 0 },
+		{ "x-1.svc", -1, 0 },      /* a FQDN is not a pod name */
+		{ "x_1", -1, 0 },
+		{ "a b-1", -1, 0 },        /* NAME: A-Z a-z 0-9 . _ - only */
+		{ "bad\nname-1", -1, 0 },
+		{ "sts.v2_a-1", 0, 1 },
+	};
+	check_edge_init(64);
+	for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
+		uint64_t n = 77;
+		int rc = ordinal_at_edge(cases[i].name, strlen(cases[i].name), &n);
+		if (rc != cases[i].rc || n != (rc == 0 ? cases[i].n : 77))
+			fprintf(stderr, "ordinal \"%s\": rc %d n %llu\n", cases[i].name, rc,
+				(unsigned long long)n);
+		CHECK(rc == cases[i].rc && n == (rc == 0 ? cases[i].n : 77));
+	}
+
+	/* Every prefix of a name, byte by byte: only whole -N suffixes count. */
+	static const struct { size_t len; int rc; uint64_t n; } web[] = {
+		{ 0, -1, 0 }, { 1, -1, 0 }, { 2, -1, 0 }, { 3, -1, 0 }, { 4, -1, 0 },
+		{ 5, 0, 1 }, { 6, 0, 12 }, { 7, -1, 0 }, { 8, 0, 1 },
+	};
+	const char *name = "web-12-1";
+	for (size_t i = 0; i < sizeof web / sizeof web[0]; i++) {
+		uint64_t n = 77;
+		int rc = ordinal_at_edge(name, web[i].len, &n);
+		CHECK(rc == web[i].rc && n == (rc == 0 ? web[i].n : 77));
+	}
+
+	/* Every byte before the digits: only '-' makes an ordinal. */
+	for (int b = 0; b < 256; b++) {
+		char s[3] = { 'x', (char)b, '5' };
+		uint64_t n = 77;
+		int rc = ordinal_at_edge(s, sizeof s, &n);
+		CHECK(b == '-' ? rc == 0 && n == 5 : rc == -1 && n == 77);
+		/* and every byte as the last one of "x-1?": only digits keep it */
+		char t[4] = { 'x', '-', '1', (char)b };
+		rc = ordinal_at_edge(t, sizeof t, &n);
+		CHECK(b >= '0' && b <= '9' ? rc == 0 && n == 10 + (uint64_t)(b - '0') : rc == -1);
+		/* and every byte as NAME */
+		char u[3] = { (char)b, '-', '7' };
+		int name_byte = (b >= 'a' && b <= 'z') || (b >= 'A' && b <= 'Z') ||
+				(b >= '0' && b <= '9') || b == '.' || b == '_' || b == '-';
+		rc = ordinal_at_edge(u, sizeof u, &n);
+		CHECK(name_byte ? rc == 0 && n == 7 : rc == -1);
+	}
+}
+
+/* SHARD_ID=ordinal through config_load: HOSTNAME, else uname's nodename. */
+static void test_shard_ordinal(void)
+{
+	char line[2048];
+	clear_env();
+	setenv("TOTAL_SHARDS", "16", 1);
+	setenv("SHARD_ID", "ordinal", 1);
+	setenv("HOSTNAME", "web-12", 1);
+	CHECK(load(NULL) == CONFIG_OK);
+	CHECK(cfg.shard_id == 13 && strcmp(cfg.shard_host, "web-12") == 0);
+	CHECK_EQ_U64(cfg.machine_id, 13);   /* follows the shard as for SHARD_ID=13 */
+	config_describe(&cfg, line, sizeof line);
+	CHECK(strstr(line, " shard=13 shard_from=ordinal(web-12) total_shards=16 ") != NULL);
+	setenv("SNOWFLAKE_LAYOUT", "twitter", 1);
+	CHECK(load(NULL) == CONFIG_OK && cfg.shard_id == 13);
+	CHECK_EQ_U64(cfg.machine_id, 12);
+	unsetenv("SNOWFLAKE_LAYOUT");
+
+	setenv("HOSTNAME", "shardid-0", 1);
+	CHECK(load(NULL) == CONFIG_OK && cfg.shard_id == 1);
+	setenv("HOSTNAME", "shardid-15", 1);
+	CHECK(load(NULL) == CONFIG_OK && cfg.shard_id == 16);
+
+	/* A numeric SHARD_ID ignores the host name and describes as before. */
+	setenv("SHARD_ID", "2", 1);
+	CHECK(load(NULL) == CONFIG_OK && cfg.shard_id == 2 && cfg.shard_host[0] == '\0');
+	config_describe(&cfg, line, sizeof line);
+	CHECK(strstr(line, " shard=2 total_shards=16 ") && !strstr(line, "shard_from"));
+
+	/* The flag form, over a numeric SHARD_ID. */
+	setenv("HOSTNAME", "a-b-3", 1);
+	CHECK(load("--shard", "ordinal", NULL) == CONFIG_OK && cfg.shard_id == 4);
+
+	/* Errors name the host name, where it came from and what was expected;
+	 * *c stays untouched. */
+	setenv("SHARD_ID", "ordinal", 1);
+	setenv("HOSTNAME", "shardid", 1);
+	memset(&cfg, 0x5A, sizeof cfg);
+	struct config before = cfg;
+	CHECK(load(NULL) == CONFIG_ERROR && memcmp(&cfg, &before, sizeof cfg) == 0);
+	CHECK(strcmp(err, "SHARD_ID=ordinal finds no ordinal in the host name 'shardid' (HOSTNAME): "
+		      "expected NAME-N, NAME of A-Z a-z 0-9 . _ - and N a decimal number without "
+		      "leading zeros, as a StatefulSet names its pods (NAME-0 is shard 1)") == 0);
+	setenv("HOSTNAME", "x-007", 1);
+	CHECK(load(NULL) == CONFIG_ERROR && strstr(err, "'x-007'") && strstr(err, "leading zeros"));
+	setenv("HOSTNAME", "", 1);   /* set but empty is a name, not "unset" */
+	CHECK(load(NULL) == CONFIG_ERROR && strstr(err, "host name '' (HOSTNAME)"));
+	setenv("HOSTNAME", "web-16", 1);
+	CHECK(load(NULL) == CONFIG_ERROR);
+	CHECK(strcmp(err, "SHARD_ID=ordinal takes shard 17 from the host name 'web-16' (HOSTNAME), "
+		      "which is out of range: expected 1..TOTAL_SHARDS (1..16), a host name ending "
+		      "in -0..-15") == 0);
+	setenv("HOSTNAME", "web-99999999999999999999", 1);
+	CHECK(load(NULL) == CONFIG_ERROR && strstr(err, "out of range") &&
+	      strstr(err, "web-99999999999999999999") && strstr(err, "(1..16)"));
+	setenv("HOSTNAME", "bad\nname-1", 1);
+	CHECK(load("--shard=ordinal", NULL) == CONFIG_ERROR);
+	CHECK(strstr(err, "--shard=ordinal") && strstr(err, "'bad?name-1'") && !strchr(err, '\n'));
+	char longv[300];
+	memset(longv, 'a', sizeof longv - 1);
+	memcpy(longv + sizeof longv - 3, "-1", 3);
+	setenv("HOSTNAME", longv, 1);
+	CHECK(load(NULL) == CONFIG_ERROR && strstr(err, "longer than 255 bytes"));
+
+	/* Case matters, like every other word value. */
+	setenv("SHARD_ID", "Ordinal", 1);
+	CHECK(load(NULL) == CONFIG_ERROR);
+	CHECK(strcmp(err, "SHARD_ID=Ordinal is not a valid integer: expected an integer "
+		      "1..TOTAL_SHARDS (1..16), or ordinal") == 0);
+
+	/* Without HOSTNAME: the kernel's host name. */
+	struct utsname u;
+	CHECK(uname(&u) == 0);
+	unsetenv("HOSTNAME");
+	setenv("SHARD_ID", "ordinal", 1);
+	uint64_t n;
+	if (config_host_ordinal(u.nodename, strlen(u.nodename), &n) == 0 && n < 16) {
+		CHECK(load(NULL) == CONFIG_OK && cfg.shard_id == n + 1);
+	} else {
+		CHECK(load(NULL) == CONFIG_ERROR && strstr(err, "(uname)") && strstr(err, u.nodename));
+	}
 }
 
 struct bad {
@@ -530,6 +695,8 @@ int main(void)
 	test_flags();
 	test_consul_fail_open();
 	test_machine_defaults();
+	test_host_ordinal();
+	test_shard_ordinal();
 	test_invalid();
 	test_bad_args();
 	test_help_version();
