@@ -15,7 +15,7 @@ endif
 CFLAGS_T := -std=c11 -D_GNU_SOURCE -DSHARDID_VERSION='"test"' -DSHARDID_TEST_HOOKS=1 \
             -Wall -Wextra -g -O1 -Isrc $(SAN)
 
-.PHONY: all run test unit asan blackbox bench fuzz fuzz-replay clean
+.PHONY: all run test unit asan blackbox bench fuzz fuzz-replay release clean
 all: $(BIN)
 
 # zig installs a cached binary with its old time stamp: touch it, or make
@@ -69,5 +69,11 @@ bench: $(BIN)
 	@scripts/bench-deps
 	scripts/bench
 
+# dist/shardid-v$(cat VERSION)/: both binaries, their test results, SHA256SUMS
+# (scripts/release says what it checks). Fails unless every check passed.
+release:
+	@scripts/release-deps
+	scripts/release
+
 clean:
-	rm -rf zig-out .zig-cache build
+	rm -rf zig-out .zig-cache build dist

@@ -440,7 +440,7 @@ static enum config_result config_args(struct config_ctx *x, int argc, char **arg
 			return CONFIG_EXIT_OK;
 		}
 		if (strcmp(a, "--version") == 0) {
-			fputs("shardid " SHARDID_VERSION "\n", stdout);
+			fputs("shardid " SHARDID_VERSION "\ncommit " SHARDID_COMMIT "\n", stdout);
 			fflush(stdout);
 			return CONFIG_EXIT_OK;
 		}
