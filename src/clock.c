@@ -73,3 +73,39 @@ void clock_iso8601(uint64_t unix_ms, char out[32])
 {
 	clock_iso8601_prec(unix_ms, 1, out);
 }
+
+size_t clock_http_date(uint64_t unix_ms, char out[CLOCK_HTTP_DATE_LEN + 1])
+{
+	static const char days[] = "SunMonTueWedThuFriSat";
+	static const char months[] = "JanFebMarAprMayJunJulAugSepOctNovDec";
+	time_t secs = (time_t)(unix_ms / 1000);
+	struct tm tm;
+	if (!gmtime_r(&secs, &tm) || tm.tm_year + 1900 > 9999)
+		memset(&tm, 0, sizeof tm);   /* never reached by a real clock */
+	int year = tm.tm_year + 1900;
+	/* "Sun, 06 Nov 1994 08:49:37 GMT" (RFC 9110 IMF-fixdate), without
+	 * strftime, which would bring in the C library's locale machinery. */
+	memcpy(out, days + 3 * tm.tm_wday, 3);
+	out[3] = ',';
+	out[4] = ' ';
+	out[5] = (char)('0' + tm.tm_mday / 10);
+	out[6] = (char)('0' + tm.tm_mday % 10);
+	out[7] = ' ';
+	memcpy(out + 8, months + 3 * tm.tm_mon, 3);
+	out[11] = ' ';
+	out[12] = (char)('0' + year / 1000);
+	out[13] = (char)('0' + year / 100 % 10);
+	out[14] = (char)('0' + year / 10 % 10);
+	out[15] = (char)('0' + year % 10);
+	out[16] = ' ';
+	out[17] = (char)('0' + tm.tm_hour / 10);
+	out[18] = (char)('0' + tm.tm_hour % 10);
+	out[19] = ':';
+	out[20] = (char)('0' + tm.tm_min / 10);
+	out[21] = (char)('0' + tm.tm_min % 10);
+	out[22] = ':';
+	out[23] = (char)('0' + tm.tm_sec / 10);
+	out[24] = (char)('0' + tm.tm_sec % 10);
+	memcpy(out + 25, " GMT", 5);
+	return CLOCK_HTTP_DATE_LEN;
+}

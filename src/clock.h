@@ -3,6 +3,7 @@
  * can step the wall clock backwards; release builds have no such hook. */
 #ifndef CLOCK_H
 #define CLOCK_H
+#include <stddef.h>
 #include <stdint.h>
 
 uint64_t clock_wall_ms(void);   /* Unix time in ms */
@@ -14,5 +15,9 @@ uint64_t clock_sleep_to_next_ms(void);
  * more digits. The only such formatter: logs, config and API share it. */
 void clock_iso8601_prec(uint64_t unix_ms, int with_ms, char out[32]);
 void clock_iso8601(uint64_t unix_ms, char out[32]);   /* with ms */
+/* "Thu, 26 Nov 2026 18:46:38 GMT", the HTTP Date format; returns its length
+ * (out is NUL-terminated). */
+#define CLOCK_HTTP_DATE_LEN 29
+size_t clock_http_date(uint64_t unix_ms, char out[CLOCK_HTTP_DATE_LEN + 1]);
 
 #endif

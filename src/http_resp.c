@@ -3,6 +3,7 @@
 #include <string.h>
 #include <time.h>
 
+#include "clock.h"
 #include "http_status.h"
 
 /* "Date: Thu, 26 Nov 2026 18:46:38 GMT\r\n", rebuilt at most once a second. */
@@ -15,9 +16,10 @@ void http_resp_set_time(uint64_t unix_ms)
 	time_t secs = (time_t)(unix_ms / 1000);
 	if (secs == date_secs)
 		return;
-	struct tm tm;
-	gmtime_r(&secs, &tm);
-	date_len = strftime(date_line, sizeof date_line, "Date: %a, %d %b %Y %H:%M:%S GMT\r\n", &tm);
+	memcpy(date_line, "Date: ", 6);
+	date_len = 6 + clock_http_date(unix_ms, date_line + 6);
+	memcpy(date_line + date_len, "\r\n", 2);
+	date_len += 2;
 	date_secs = secs;
 }
 
