@@ -35,7 +35,7 @@ static const struct config_optdef {
 	[OPT_PORT]         = { "port", "N", "SERVICE_PORT", "7001", NULL, "TCP port to listen on (1..65535)" },
 	[OPT_BIND]         = { "bind", "IPV4", "BIND_ADDR", "0.0.0.0", NULL, "IPv4 address to listen on" },
 	[OPT_SHARD]        = { "shard", "K", "SHARD_ID", "1", NULL,
-			       "this instance's shard, 1..TOTAL_SHARDS, or ordinal (host name NAME-N: shard N+1)" },
+			       "this instance's shard, 1..TOTAL_SHARDS; ordinal (host name NAME-N: shard N+1); or auto (a free shard, through Consul)" },
 	[OPT_TOTAL]        = { "total-shards", "N", "TOTAL_SHARDS", "1", NULL, "shards in the cluster (1..1024)" },
 	[OPT_DATA_DIR]     = { "data-dir", "DIR", "DATA_DIR", "./data", NULL, "directory for durable state" },
 	[OPT_LAYOUT]       = { "snowflake-layout", "L", "SNOWFLAKE_LAYOUT", "sonyflake", NULL,
@@ -299,6 +299,20 @@ static enum config_result config_shard_ordinal(struct config_ctx *x, struct conf
 	return CONFIG_OK;
 }
 
+uint64_t config_machine_default(const struct sf_layout *l, unsigned shard)
+{
+	if (shard == 0)
+		return 0;
+	return strcmp(l->name, "sonyflake") == 0 ? shard : shard - 1u;
+}
+
+void config_set_shard(struct config *c, unsigned shard)
+{
+	c->shard_id = shard;
+	if (c->machine_default)
+		c->machine_id = config_machine_default(&c->layout, shard);
+}
+
 /* Which IDs this instance makes (shard, layout, machine field, data type)
  * and where it keeps their state. */
 static enum config_result config_ids(struct config_ctx *x, struct config *c)
@@ -310,11 +324,14 @@ static enum config_result config_ids(struct config_ctx *x, struct config *c)
 	c->total_shards = (unsigned)v;
 	snprintf(range, sizeof range, "1..TOTAL_SHARDS (1..%u)", c->total_shards);
 	const char *shard = config_val(x, OPT_SHARD);
-	if (strcmp(shard, "ordinal") == 0) {
+	c->shard_auto = strcmp(shard, "auto") == 0;
+	if (c->shard_auto) {
+		c->shard_id = 0;   /* claimed through Consul (consul_core.c) */
+	} else if (strcmp(shard, "ordinal") == 0) {
 		TRY(config_shard_ordinal(x, c, range));
 	} else {
 		if (config_parse_u64(shard, &v) == -1)
-			return config_bad(x, OPT_SHARD, "is not a valid integer: expected an integer %s, or ordinal", range);
+			return config_bad(x, OPT_SHARD, "is not a valid integer: expected an integer %s, ordinal or auto", range);
 		TRY(config_uint(x, OPT_SHARD, 1, c->total_shards, range, &v));
 		c->shard_id = (unsigned)v;
 	}
@@ -326,20 +343,22 @@ static enum config_result config_ids(struct config_ctx *x, struct config *c)
 				  "expected sonyflake, twitter or custom:UNIT_MS/SEQ_BITS/MACHINE_BITS/EPOCH_MS");
 
 	uint64_t max_machine = sf_max_machine(&c->layout);
+	c->machine_default = !x->val[OPT_MACHINE];
 	if (x->val[OPT_MACHINE]) {
 		snprintf(range, sizeof range, "0..%llu (what SNOWFLAKE_LAYOUT=%s allows)",
 			 (unsigned long long)max_machine, c->layout.name);
 		TRY(config_uint(x, OPT_MACHINE, 0, max_machine, range, &c->machine_id));
 	} else {
-		/* go-id used the shard as the sonyflake machine; bucket-next's
-		 * 10-bit twitter field is 0-based, so shard 1024 still fits. */
+		/* auto may claim any shard: the largest default must fit. */
+		unsigned widest = c->shard_auto ? c->total_shards : c->shard_id;
+		uint64_t m = config_machine_default(&c->layout, widest);
 		int sony = strcmp(c->layout.name, "sonyflake") == 0;
-		c->machine_id = sony ? c->shard_id : c->shard_id - 1u;
-		if (c->machine_id > max_machine)
+		if (m > max_machine)
 			return config_fail(x, "MACHINE_ID is not set and its default %s=%llu does not fit SNOWFLAKE_LAYOUT=%s: expected 0..%llu; set MACHINE_ID explicitly",
 					   sony ? "SHARD_ID" : "SHARD_ID-1",
-					   (unsigned long long)c->machine_id, c->layout.name,
+					   (unsigned long long)m, c->layout.name,
 					   (unsigned long long)max_machine);
+		c->machine_id = config_machine_default(&c->layout, c->shard_id);
 	}
 
 	const char *type = config_val(x, OPT_TYPE);
@@ -395,6 +414,9 @@ static enum config_result config_validate(struct config_ctx *x, struct config *c
 	c->max_conns = (unsigned)v;
 
 	TRY(config_consul(x, c));
+	if (c->shard_auto && !c->consul_url[0])
+		return config_bad(x, OPT_SHARD, "needs CONSUL_URL: auto claims a free shard through Consul's locks; "
+				  "without Consul give a number, or ordinal");
 	TRY(config_bool(x, OPT_CONSUL_FAIL_OPEN, &c->consul_fail_open));
 	TRY(config_bool(x, OPT_ACCESS_LOG, &c->access_log));
 	return CONFIG_OK;
@@ -423,7 +445,9 @@ static void config_usage(FILE *f)
 	      "reidentify (move DATA_DIR to the configured shard/layout on purpose; see README).\n"
 	      "MACHINE_ID defaults to SHARD_ID for sonyflake and SHARD_ID-1 for twitter and custom.\n"
 	      "SHARD_ID=ordinal takes the shard from a StatefulSet-style host name (HOSTNAME,\n"
-	      "else the kernel's): NAME-N is shard N+1; N has no leading zeros.\n", f);
+	      "else the kernel's): NAME-N is shard N+1; N has no leading zeros.\n"
+	      "SHARD_ID=auto (needs CONSUL_URL) claims the shard its DATA_DIR belongs to, or with\n"
+	      "an empty DATA_DIR the lowest free one, and waits as a standby while all are held.\n", f);
 	fflush(f);
 }
 
@@ -565,7 +589,12 @@ void config_describe(const struct config *c, char *out, size_t outlen)
 
 	config_ku(&l, "port", c->port);
 	config_kv(&l, "bind", c->bind_addr);
-	config_ku(&l, "shard", c->shard_id);
+	if (c->shard_auto && !c->shard_id)
+		config_kv(&l, "shard", "auto");
+	else
+		config_ku(&l, "shard", c->shard_id);
+	if (c->shard_auto && c->shard_id)
+		config_kv(&l, "shard_from", "auto");
 	if (c->shard_host[0]) {
 		char from[sizeof c->shard_host + 16];
 		snprintf(from, sizeof from, "ordinal(%s)", c->shard_host);

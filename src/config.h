@@ -11,12 +11,14 @@
 struct config {
 	unsigned port;             /* SERVICE_PORT  --port */
 	char bind_addr[64];        /* BIND_ADDR     --bind */
-	unsigned shard_id;         /* SHARD_ID      --shard */
+	unsigned shard_id;         /* SHARD_ID      --shard (0: auto, not claimed yet) */
+	int shard_auto;            /* SHARD_ID=auto: claim a free shard through Consul */
 	char shard_host[256];      /* SHARD_ID=ordinal: the host name shard_id came from ("" = a number) */
 	unsigned total_shards;     /* TOTAL_SHARDS  --total-shards */
 	char data_dir[512];        /* DATA_DIR      --data-dir */
 	struct sf_layout layout;   /* SNOWFLAKE_LAYOUT --snowflake-layout */
 	uint64_t machine_id;       /* MACHINE_ID    --machine-id */
+	int machine_default;       /* MACHINE_ID not set: it follows the shard (config_machine_default) */
 	enum id_type default_type; /* DEFAULT_DATA_TYPE --default-data-type */
 	unsigned max_batch;        /* MAX_BATCH_SIZE --max-batch-size */
 	char consul_url[256];      /* CONSUL_URL    --consul-url ("" = off) */
@@ -43,6 +45,14 @@ enum config_result config_load(struct config *c, int argc, char **argv,
  * including the layout's IDs/s limit and exhaustion date. Secrets are shown
  * only as admin_token=set|unset, consul_token=set|unset. */
 void config_describe(const struct config *c, char *out, size_t outlen);
+
+/* The MACHINE_ID that follows a shard when none is set: the shard for
+ * sonyflake (as go-id did), shard - 1 for the others (bucket-next's 10-bit
+ * field is 0-based, so shard 1024 still fits). */
+uint64_t config_machine_default(const struct sf_layout *l, unsigned shard);
+/* SHARD_ID=auto, once a shard is claimed (or found in DATA_DIR): the
+ * configuration as if SHARD_ID=shard had been given. */
+void config_set_shard(struct config *c, unsigned shard);
 
 /* SHARD_ID=ordinal: the N of a StatefulSet-style host name "NAME-N" in
  * name[0..len) (no terminator needed). NAME is 1 or more of A-Z a-z 0-9

@@ -164,6 +164,12 @@ int consul_init(const struct config *cfg, struct store *store, struct loop *loop
 	return 0;
 }
 
+void consul_on_claim(int (*claim)(void *ud, unsigned shard), void *claim_ud)
+{
+	cs.core.claim = claim;
+	cs.core.claim_ud = claim_ud;
+}
+
 void consul_tick(void *ud, uint64_t now_ms, uint64_t mono_ms)
 {
 	(void)ud;

@@ -17,6 +17,9 @@
  * CONSUL_URL is unset. 0 ok, -1 with err. */
 int consul_init(const struct config *cfg, struct store *store, struct loop *loop,
 		void (*wake)(void *ud), void *wake_ud, char *err, size_t errlen);
+/* SHARD_ID=auto: claim(claim_ud, k) makes the instance shard k once its
+ * lock is held (consul_core.h); call after consul_init. */
+void consul_on_claim(int (*claim)(void *ud, unsigned shard), void *claim_ud);
 /* The server's per-iteration hook (server_tick_fn): timeouts, then the
  * next due requests. */
 void consul_tick(void *ud, uint64_t now_ms, uint64_t mono_ms);

@@ -67,6 +67,17 @@ static uint64_t jitter(struct consul_core *c, uint64_t ms)
 
 static void update_gate(struct consul_core *c);
 
+/* The keys and names of shard k: the one configured, claimed, or (while
+ * claiming) the next candidate. */
+static void set_shard(struct consul_core *c, unsigned k)
+{
+	const char *svc = c->cfg->service_name;
+	c->shard = k;
+	snprintf(c->service_id, sizeof c->service_id, "%s-shard-%u", svc, k);
+	snprintf(c->lock_key, sizeof c->lock_key, "%s/shards/%u", svc, k);
+	snprintf(c->prefix, sizeof c->prefix, "%s/", c->lock_key);
+}
+
 void consul_core_init(struct consul_core *c, const struct config *cfg, struct store *s,
 		      const char *addr, uint64_t seed)
 {
@@ -75,9 +86,8 @@ void consul_core_init(struct consul_core *c, const struct config *cfg, struct st
 	c->store = s;
 	c->fail_open = cfg->consul_fail_open;
 	snprintf(c->addr, sizeof c->addr, "%s", addr);
-	snprintf(c->service_id, sizeof c->service_id, "%s-shard-%u", cfg->service_name, cfg->shard_id);
-	snprintf(c->lock_key, sizeof c->lock_key, "%s/shards/%u", cfg->service_name, cfg->shard_id);
-	snprintf(c->prefix, sizeof c->prefix, "%s/", c->lock_key);
+	c->claiming = cfg->shard_id == 0;
+	set_shard(c, c->claiming ? 1 : cfg->shard_id);
 	snprintf(c->config_key, sizeof c->config_key, "%s/config", cfg->service_name);
 	c->backoff_ms = BACKOFF_MIN_MS;
 	c->rng = seed | 1;
@@ -106,9 +116,13 @@ static void update_gate(struct consul_core *c)
 		snprintf(p, sizeof p, "%s", c->cluster_problem);
 	else if (c->sync == SYNC_REFUSED)
 		snprintf(p, sizeof p, "%s", c->sync_problem);
+	else if (c->lock == LOCK_ELSEWHERE && c->claiming)
+		snprintf(p, sizeof p, "SHARD_ID=auto: all %u shards are held by other instances (Consul locks "
+			 "%s/shards/1..%u); standing by to claim the first one freed", c->cfg->total_shards,
+			 c->cfg->service_name, c->cfg->total_shards);
 	else if (c->lock == LOCK_ELSEWHERE)
 		snprintf(p, sizeof p, "shard %u is held by another instance (Consul lock %s)",
-			 c->cfg->shard_id, c->lock_key);
+			 c->shard, c->lock_key);
 	else if (local)
 		;
 	else if (c->lock == LOCK_LOST)
@@ -156,7 +170,7 @@ static void build_register(struct consul_core *c)
 	struct buf *b = &c->body;
 	char tag[32], check[128];
 	b->len = 0;
-	snprintf(tag, sizeof tag, "shard-%u", cfg->shard_id);
+	snprintf(tag, sizeof tag, "shard-%u", c->shard);
 	snprintf(check, sizeof check, "http://%s:%u/health", c->addr, cfg->port);
 	buf_putc(b, '{');
 	json_key(b, "ID");      json_cstr(b, c->service_id);      buf_putc(b, ',');
@@ -165,7 +179,7 @@ static void build_register(struct consul_core *c)
 	json_key(b, "Port");    buf_u64(b, cfg->port);            buf_putc(b, ',');
 	json_key(b, "Tags");    buf_putc(b, '[');  json_cstr(b, tag);  buf_puts(b, "],");
 	json_key(b, "Meta");    buf_putc(b, '{');
-	json_key(b, "shard_id");     json_u64_str(b, cfg->shard_id);     buf_putc(b, ',');
+	json_key(b, "shard_id");     json_u64_str(b, c->shard);          buf_putc(b, ',');
 	json_key(b, "total_shards"); json_u64_str(b, cfg->total_shards); buf_putc(b, ',');
 	json_key(b, "version");      json_cstr(b, SHARDID_VERSION);
 	buf_puts(b, "},");
@@ -203,7 +217,7 @@ static void build_acquire(struct consul_core *c)
 	json_key(b, "address");    json_cstr(b, c->addr);       buf_putc(b, ',');
 	json_key(b, "port");       buf_u64(b, cfg->port);       buf_putc(b, ',');
 	json_key(b, "pid");        buf_u64(b, (uint64_t)getpid()); buf_putc(b, ',');
-	json_key(b, "shard");      buf_u64(b, cfg->shard_id);   buf_putc(b, ',');
+	json_key(b, "shard");      buf_u64(b, c->shard);        buf_putc(b, ',');
 	json_key(b, "version");    json_cstr(b, SHARDID_VERSION);
 	buf_putc(b, '}');
 }
@@ -294,7 +308,8 @@ int consul_core_next(struct consul_core *c, uint64_t mono, struct consul_req *r)
 
 int consul_core_next_watch(struct consul_core *c, uint64_t mono, struct consul_req *r)
 {
-	if (c->watching || c->lock != LOCK_ELSEWHERE || mono < c->watch_at)
+	/* A claiming standby asks every shard in turn instead. */
+	if (c->watching || c->claiming || c->lock != LOCK_ELSEWHERE || mono < c->watch_at)
 		return 0;
 	char q[64];
 	snprintf(q, sizeof q, "?index=%llu&wait=%us", (unsigned long long)c->watch_index,
@@ -574,6 +589,31 @@ static void session_answer(struct consul_core *c, const struct consul_answer *a,
 	log_info("msg=\"Consul session created\" session=%s ttl_s=%u", c->session, CONSUL_SESSION_TTL_S);
 }
 
+/* SHARD_ID=auto got the lock of c->shard: the instance becomes that shard. */
+static void claimed(struct consul_core *c, uint64_t mono)
+{
+	c->claiming = 0;
+	log_info("msg=\"SHARD_ID=auto: claimed shard %u\" key=%s", c->shard, c->lock_key);
+	if (!c->claim || c->claim(c->claim_ud, c->shard) != 0)
+		refuse_state(c, mono, "cannot journal the identity of the claimed shard");
+}
+
+/* SHARD_ID=auto found c->shard held: the next one now, or after a pause
+ * once every shard was tried. */
+static void claim_next(struct consul_core *c, uint64_t mono)
+{
+	if (c->shard < c->cfg->total_shards) {
+		set_shard(c, c->shard + 1);
+		c->acquire_at = mono;
+		return;
+	}
+	if (c->lock != LOCK_ELSEWHERE)
+		log_warn("msg=\"SHARD_ID=auto: every shard is held; standing by\" shards=%u", c->shard);
+	drop_lock(c, LOCK_ELSEWHERE);
+	set_shard(c, 1);
+	c->acquire_at = mono + ACQUIRE_EVERY_MS;
+}
+
 static void acquire_answer(struct consul_core *c, const struct consul_answer *a, uint64_t mono)
 {
 	if (a->status == 200 && body_is(a, "true")) {
@@ -581,6 +621,10 @@ static void acquire_answer(struct consul_core *c, const struct consul_answer *a,
 			 c->lock_key, c->session);
 		c->lock = LOCK_HELD;
 		start_sync(c, mono);
+		if (c->claiming)
+			claimed(c, mono);
+	} else if (a->status == 200 && body_is(a, "false") && c->claiming) {
+		claim_next(c, mono);
 	} else if (a->status == 200 && body_is(a, "false")) {
 		if (c->lock != LOCK_ELSEWHERE)
 			log_warn("msg=\"shard lock is held by another instance; standing by\" key=%s",

@@ -10,6 +10,9 @@
  * it differs: a shard of another shard count or layout would repeat the
  * values of the cluster's shards.
  *
+ * SHARD_ID=auto: the instance takes the lowest shard whose lock is free
+ * and becomes that shard (c->claim), or stands by asking every few seconds.
+ *
  * The lock: a session (TTL, no lock delay: every state write is fenced by
  * check-session, so a delay protects nothing) acquires <svc>/shards/<k>.
  * After every acquisition the shard's KV state is read (identity, fence,
@@ -71,6 +74,10 @@ struct consul_core {
 	char service_id[96];
 	char lock_key[128];
 	char prefix[140];             /* "<svc>/shards/<k>/" */
+	unsigned shard;               /* k: configured, claimed, or the candidate while claiming */
+	int claiming;                 /* SHARD_ID=auto and no shard yet */
+	int (*claim)(void *ud, unsigned shard);   /* makes the instance shard k: 0 ok */
+	void *claim_ud;
 	char config_key[140];         /* "<svc>/config" */
 
 	enum consul_op op;            /* in flight on the main connection */
@@ -103,7 +110,10 @@ struct consul_core {
 };
 
 /* addr: the address to advertise; seed: randomness for the backoff jitter.
- * The store must have replication enabled (store_kv_enable). */
+ * The store must have replication enabled (store_kv_enable). With
+ * cfg->shard_id 0 (SHARD_ID=auto) the core tries the locks of shards
+ * 1..TOTAL_SHARDS in turn and calls c->claim (set it after init) with the
+ * first it gets, before it reads that shard's state. */
 void consul_core_init(struct consul_core *c, const struct config *cfg, struct store *s,
 		      const char *addr, uint64_t seed);
 void consul_core_free(struct consul_core *c);

@@ -13,6 +13,7 @@
 #include "metrics.h"
 #include "reidentify.h"
 #include "server.h"
+#include "shard_kv.h"
 #include "store.h"
 
 #define DRAIN_MS 5000
@@ -48,13 +49,61 @@ static int cmd_parse(const struct config *cfg, const char *id)
 	return rc == 0 ? 0 : 2;
 }
 
+struct claim_ctx {
+	struct config *cfg;
+	struct store *store;
+};
+
+/* SHARD_ID=auto: the lock of shard k is ours; become shard k. */
+static int claim_shard(void *ud, unsigned shard)
+{
+	struct claim_ctx *x = ud;
+	char desc[1024];
+	config_set_shard(x->cfg, shard);
+	if (store_assign(x->store, shard, &x->cfg->layout, x->cfg->machine_id) != 0)
+		return -1;
+	config_describe(x->cfg, desc, sizeof desc);
+	log_info("msg=\"serving as the claimed shard once its state is read\" %s", desc);
+	return 0;
+}
+
+/* SHARD_ID=auto with a DATA_DIR that belongs to a shard: that shard, and
+ * no other (its state is there). 0 ok (cfg may now name a shard), else the
+ * exit code. */
+static int shard_of_data_dir(struct config *cfg)
+{
+	char identity[SHARD_KV_IDENTITY_MAX], err[512];
+	uint64_t k;
+	int rc = store_peek_identity(cfg->data_dir, identity, err, sizeof err);
+	if (rc < 0) {
+		log_error("msg=\"cannot open state\" data_dir=%s error=\"%s\"", cfg->data_dir, err);
+		return 1;
+	}
+	if (rc == 0)
+		return 0;
+	if (strncmp(identity, "shard=", 6) != 0 || parse_u64(identity + 6, strcspn(identity + 6, " "), &k) != 0 ||
+	    k < 1 || k > cfg->total_shards) {
+		log_error("msg=\"cannot open state\" data_dir=%s error=\"SHARD_ID=auto: DATA_DIR holds the state of %s, "
+			  "which is no shard of a %u-shard cluster\"", cfg->data_dir, identity, cfg->total_shards);
+		return 2;
+	}
+	config_set_shard(cfg, (unsigned)k);
+	log_info("msg=\"SHARD_ID=auto: DATA_DIR belongs to shard %u; claiming that one\" data_dir=%s",
+		 cfg->shard_id, cfg->data_dir);
+	return 0;
+}
+
 /* The server: state, API, listener and Consul, until a signal. */
-static int serve(const struct config *cfg, const char *desc, uint64_t started)
+static int serve(struct config *cfg, const char *desc, uint64_t started)
 {
 	static struct store store;
+	static struct claim_ctx claim;
 	char err[512];
 	log_info("msg=\"starting shardid %s\" %s", SHARDID_VERSION, desc);
-	int rc = store_open(&store, cfg->data_dir, cfg->shard_id, cfg->total_shards, &cfg->layout,
+	int rc = cfg->shard_auto ? shard_of_data_dir(cfg) : 0;
+	if (rc != 0)
+		return rc;
+	rc = store_open(&store, cfg->data_dir, cfg->shard_id, cfg->total_shards, &cfg->layout,
 			    cfg->machine_id, err, sizeof err);
 	if (rc != 0) {
 		log_error("msg=\"cannot open state\" data_dir=%s error=\"%s\"", cfg->data_dir, err);
@@ -82,6 +131,8 @@ static int serve(const struct config *cfg, const char *desc, uint64_t started)
 		store_close(&store);
 		return 2;
 	}
+	claim = (struct claim_ctx){ cfg, &store };
+	consul_on_claim(claim_shard, &claim);
 	server_on_tick(srv, consul_tick, NULL);
 	log_info("msg=\"serving\" addr=%s:%u startup_ms=%llu", cfg->bind_addr, cfg->port,
 		 (unsigned long long)(clock_mono_ms() - started));

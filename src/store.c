@@ -650,14 +650,23 @@ int store_open(struct store *s, const char *dir, uint64_t shard, uint64_t total,
 		if (!s->journal)
 			return -1;
 		s->compacted_bytes = journal_bytes(s->journal);
-		if (rp.identity[0] && strcmp(rp.identity, s->identity) != 0) {
+		if (shard == 0 && (rp.identity[0] || rp.records)) {
+			/* SHARD_ID=auto found no identity before (store_peek_identity). */
+			snprintf(err, errlen, "DATA_DIR %s holds state %s; with SHARD_ID=auto start it with "
+				 "the shard it belongs to once", dir,
+				 rp.identity[0] ? "that names its shard" : "without a shard identity");
+			return -2;
+		}
+		if (shard == 0) {
+			s->identity[0] = '\0';   /* written by store_assign once claimed */
+		} else if (rp.identity[0] && strcmp(rp.identity, s->identity) != 0) {
 			snprintf(err, errlen, "DATA_DIR %s holds the state of %s, but this instance is "
 				 "configured as %s; start it with the configuration that wrote the state, "
 				 "or move the state with `shardid reidentify` (README: \"Changing a shard's "
 				 "identity\")", dir, rp.identity, s->identity);
 			return -2;
 		}
-		if (!rp.identity[0]) {
+		if (!rp.identity[0] && shard) {
 			struct jrec id = identity_rec(s);
 			if (persist(s, &id, 1) != 0) {
 				snprintf(err, errlen, "cannot record the shard identity in %s: %s", dir, s->failure);
@@ -674,6 +683,40 @@ int store_open(struct store *s, const char *dir, uint64_t shard, uint64_t total,
 	/* About one second ahead: at most one fence write a second under load,
 	 * and a quick restart waits at most that long for the clock. */
 	s->fence_ahead_ticks = 1000 / layout->unit_ms ? 1000 / layout->unit_ms : 1;
+	return 0;
+}
+
+static int peek(void *ud, const struct jrec *r)
+{
+	char *identity = ud;
+	if (r->kind == JREC_IDENTITY)
+		memcpy(identity, r->name, (size_t)r->name_len + 1);
+	return 0;
+}
+
+int store_peek_identity(const char *dir, char out[SHARD_KV_IDENTITY_MAX], char *err, size_t errlen)
+{
+	char identity[JOURNAL_NAME_MAX + 1] = "";
+	struct journal *j = journal_open(dir, peek, identity, err, errlen);
+	if (!j)
+		return -1;
+	journal_close(j);
+	snprintf(out, SHARD_KV_IDENTITY_MAX, "%s", identity);
+	return identity[0] != '\0';
+}
+
+int store_assign(struct store *s, uint64_t shard, const struct sf_layout *layout, uint64_t machine)
+{
+	s->shard = shard;
+	shard_kv_identity(s->identity, (unsigned)shard, (unsigned)s->total, layout->name, machine);
+	if (s->journal) {
+		struct jrec id = identity_rec(s);
+		if (persist(s, &id, 1) != 0)
+			return -1;
+	}
+	uint64_t fence_tick = s->gen.fence_tick;
+	sf_gen_init(&s->gen, layout, machine, s->fence ? s->fence - 1 : 0);
+	s->gen.fence_tick = fence_tick;
 	return 0;
 }
 

@@ -91,6 +91,13 @@ struct store {
 int store_open(struct store *s, const char *dir, uint64_t shard, uint64_t total,
 	       const struct sf_layout *layout, uint64_t machine, char *err, size_t errlen);
 void store_close(struct store *s);
+/* SHARD_ID=auto: shard 0 opens an empty DATA_DIR without an identity
+ * (-2 when it holds state); store_assign gives it its shard once claimed,
+ * journaling the identity (-1 when that write failed). */
+int store_assign(struct store *s, uint64_t shard, const struct sf_layout *layout, uint64_t machine);
+/* The identity the journal in dir was written as ("shard=K ..."): 1 found
+ * (out set), 0 none (a new or older journal), -1 with err. */
+int store_peek_identity(const char *dir, char out[SHARD_KV_IDENTITY_MAX], char *err, size_t errlen);
 
 /* A live entity (never a tombstone). */
 struct entity *store_find(struct store *s, const char *name, size_t len);

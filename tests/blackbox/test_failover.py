@@ -872,3 +872,62 @@ def test_successor_with_skewed_clock_never_goes_below(fleet, test_bin, tmp_path,
     led.check(fleet)
     led.assert_above("B", "A", ents)
     assert min(led.values("B", "snowflake") or [a_top + 1]) > a_top
+
+
+# --------------------------------------------------------------------------- #
+# g. SHARD_ID=auto: shards that claim themselves
+# --------------------------------------------------------------------------- #
+def shard_of(s):
+    r = s.get("/shard-info")
+    return r.json["shardId"] if r.status == 200 else None
+
+
+@pytest.mark.timeout(90)
+def test_auto_instances_claim_each_shard_once_and_a_standby_takes_over(fleet):
+    """Three SHARD_ID=auto instances on empty DATA_DIRs take shards 1, 2
+    and 3, each once; a fourth stands by and, when one holder is killed,
+    takes its shard and continues above its values; a restart keeps the
+    shard its DATA_DIR belongs to."""
+    auto = {"SHARD_ID": "auto"}
+    inst = {lbl: fleet.start(lbl, env=auto, shard="auto", total=3) for lbl in "ABC"}
+    for lbl, s in inst.items():
+        wait_until(lambda: serving(s), READY_MAX_S * 2, f"{lbl} to claim a shard and serve", fleet)
+    shards = {lbl: shard_of(s) for lbl, s in inst.items()}
+    assert sorted(shards.values()) == [1, 2, 3], shards
+    for lbl, s in inst.items():
+        k = shards[lbl]
+        assert s.get("/health").json["shard"] == k
+        assert f"SHARD_ID=auto: claimed shard {k}" in s.output()
+        assert kv_value(fleet.agent, f"{fleet.name}/shards/{k}/identity").startswith(f"shard={k} ")
+    # Each hands out its own residue class.
+    ent = uniq("auto")
+    led = {}
+    for lbl, s in inst.items():
+        vals = [s.next_id(ent, "int").json["value"] for _ in range(5)]
+        assert all(v % 3 == shards[lbl] % 3 for v in vals), (lbl, vals)
+        led[lbl] = vals
+    everything = [v for vals in led.values() for v in vals]
+    assert len(set(everything)) == len(everything)
+
+    # A fourth has no free shard: it stands by, saying so, and serves nothing.
+    d = fleet.start("D", env=auto, shard="auto", total=3)
+    body = wait_until(lambda: refusing(d), READY_MAX_S, "D to stand by", fleet)
+    assert "all 3 shards are held" in body["reason"], body
+    assert_not_owned(d.next_id(ent, "int"))
+
+    # kill -9 of B: D takes B's shard and continues above B's values.
+    victim = "B"
+    inst[victim].kill()
+    wait_until(lambda: serving(d), TAKEOVER_MAX_S + 6, "D to take the freed shard", fleet)
+    assert shard_of(d) == shards[victim]
+    after = [d.next_id(ent, "int").json["value"] for _ in range(5)]
+    assert all(v % 3 == shards[victim] % 3 for v in after), after
+    assert min(after) > max(led[victim]), (after, led[victim])
+
+    # C restarts (SIGTERM, same DATA_DIR): it claims the shard it had, not another.
+    c = inst["C"]
+    c.stop()
+    c.start()
+    wait_until(lambda: serving(c), TAKEOVER_MAX_S, "C to serve again", fleet)
+    assert shard_of(c) == shards["C"]
+    assert f"DATA_DIR belongs to shard {shards['C']}" in c.output()

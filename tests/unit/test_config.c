@@ -406,7 +406,7 @@ static void test_shard_ordinal(void)
 	setenv("SHARD_ID", "Ordinal", 1);
 	CHECK(load(NULL) == CONFIG_ERROR);
 	CHECK(strcmp(err, "SHARD_ID=Ordinal is not a valid integer: expected an integer "
-		      "1..TOTAL_SHARDS (1..16), or ordinal") == 0);
+		      "1..TOTAL_SHARDS (1..16), ordinal or auto") == 0);
 
 	/* Without HOSTNAME: the kernel's host name. */
 	struct utsname u;
@@ -688,6 +688,44 @@ static void test_describe(void)
 	CHECK(strlen(small) == sizeof small - 1);
 }
 
+/* SHARD_ID=auto: no shard until one is claimed through Consul; the
+ * machine default follows the claimed shard, and must fit for every one. */
+static void test_shard_auto(void)
+{
+	clear_env();
+	setenv("SHARD_ID", "auto", 1);
+	setenv("TOTAL_SHARDS", "4", 1);
+	CHECK(load(NULL) == CONFIG_ERROR);
+	CHECK(strstr(err, "SHARD_ID=auto needs CONSUL_URL") != NULL);
+	setenv("CONSUL_URL", "http://127.0.0.1:8500", 1);
+	CHECK(load(NULL) == CONFIG_OK);
+	CHECK(cfg.shard_auto && cfg.shard_id == 0 && cfg.machine_default);
+	char line[2048];
+	config_describe(&cfg, line, sizeof line);
+	CHECK(strstr(line, "shard=auto total_shards=4") != NULL);
+	config_set_shard(&cfg, 3);
+	CHECK(cfg.shard_id == 3 && cfg.machine_id == 3);
+	config_describe(&cfg, line, sizeof line);
+	CHECK(strstr(line, "shard=3 shard_from=auto total_shards=4") != NULL);
+	CHECK(load("--shard", "auto", "--snowflake-layout", "twitter", NULL) == CONFIG_OK);
+	config_set_shard(&cfg, 4);
+	CHECK_EQ_U64(cfg.machine_id, 3);
+	/* An explicit MACHINE_ID stays whatever shard is claimed. */
+	setenv("MACHINE_ID", "9", 1);
+	CHECK(load(NULL) == CONFIG_OK);
+	CHECK(!cfg.machine_default);
+	config_set_shard(&cfg, 2);
+	CHECK_EQ_U64(cfg.machine_id, 9);
+	unsetenv("MACHINE_ID");
+	/* The default of the last shard must fit the layout, as if it were given. */
+	setenv("SNOWFLAKE_LAYOUT", "custom:10/8/2/0", 1);
+	CHECK(load(NULL) == CONFIG_OK);                       /* shard 4 -> machine 3 */
+	setenv("TOTAL_SHARDS", "5", 1);
+	CHECK(load(NULL) == CONFIG_ERROR);                    /* shard 5 -> machine 4 */
+	CHECK(strstr(err, "MACHINE_ID") && strstr(err, "0..3"));
+	CHECK(config_machine_default(&cfg.layout, 0) == 0);
+}
+
 int main(void)
 {
 	test_defaults();
@@ -695,6 +733,7 @@ int main(void)
 	test_flags();
 	test_consul_fail_open();
 	test_machine_defaults();
+	test_shard_auto();
 	test_host_ordinal();
 	test_shard_ordinal();
 	test_invalid();

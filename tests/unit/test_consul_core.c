@@ -34,7 +34,14 @@ static struct consul_core c;
 static struct consul_req q;
 static uint64_t now;
 
+static void setup_with(int fail_open, const char *shard_flag);
+
 static void setup(int fail_open)
+{
+	setup_with(fail_open, "--shard=2");
+}
+
+static void setup_with(int fail_open, const char *shard_flag)
 {
 	static const char *const env[] = {
 		"SERVICE_PORT", "BIND_ADDR", "SHARD_ID", "TOTAL_SHARDS", "DATA_DIR", "SNOWFLAKE_LAYOUT",
@@ -45,7 +52,7 @@ static void setup(int fail_open)
 	for (size_t i = 0; i < sizeof env / sizeof env[0]; i++)
 		unsetenv(env[i]);
 	char *argv[] = { "shardid", "--consul-url=http://127.0.0.1:8500", "--service-name=svc",
-			 "--shard=2", "--total-shards=3", "--port=7001",
+			 (char *)shard_flag, "--total-shards=3", "--port=7001",
 			 fail_open ? "--consul-fail-open" : NULL, NULL };
 	char err[512];
 	if (config_load(&cfg, fail_open ? 7 : 6, argv, err, sizeof err) != CONFIG_OK) {
@@ -867,6 +874,77 @@ static void test_cluster_config(void)
 	teardown();
 }
 
+/* SHARD_ID=auto: the core tries shards 1..3 in turn, stands by when all
+ * are held, and becomes the first one it gets, before reading its state. */
+static unsigned claimed_shard;
+
+static int claim_for_test(void *ud, unsigned shard)
+{
+	(void)ud;
+	claimed_shard = shard;
+	config_set_shard(&cfg, shard);
+	return store_assign(&st, shard, &cfg.layout, cfg.machine_id);
+}
+
+static void test_auto_claim(void)
+{
+	setup_with(0, "--shard=auto");
+	c.claim = claim_for_test;
+	claimed_shard = 0;
+	CHECK(c.claiming && cfg.shard_auto && cfg.shard_id == 0);
+	EXPECT(CONSUL_SESSION, "PUT", NULL);
+	answer(CONSUL_SESSION, 200, "{\"ID\":\"" SID "\"}");
+	agree_config();
+	for (unsigned round = 0; round < 2; round++) {
+		for (unsigned k = 1; k <= 3; k++) {
+			char path[128];
+			snprintf(path, sizeof path, "/v1/kv/svc/shards/%u?acquire=" SID, k);
+			CHECK(chores() == CONSUL_ACQUIRE && strcmp(q.path, path) == 0);
+			char shard[32];
+			snprintf(shard, sizeof shard, "\"shard\":%u", k);
+			CHECK(body_has(shard));
+			answer(CONSUL_ACQUIRE, 200, "false");
+		}
+		CHECK(gate_says("all 3 shards are held by other instances"));
+		CHECK(c.lock == LOCK_ELSEWHERE && claimed_shard == 0);
+		CHECK(chores() == CONSUL_NONE);
+		CHECK(consul_core_next_watch(&c, now, &q) == 0);   /* it asks, it does not watch */
+		now += 4999;
+		CHECK(chores() == CONSUL_NONE);
+		now += 1;
+	}
+	/* Shard 2 is freed: claimed, then read like any shard 2. */
+	CHECK(chores() == CONSUL_ACQUIRE);
+	answer(CONSUL_ACQUIRE, 200, "false");
+	CHECK(chores() == CONSUL_ACQUIRE && strstr(q.path, "/v1/kv/svc/shards/2?acquire=") != NULL);
+	answer(CONSUL_ACQUIRE, 200, "true");
+	CHECK_EQ_U64(claimed_shard, 2);
+	CHECK(!c.claiming && c.lock == LOCK_HELD && cfg.shard_id == 2);
+	CHECK(strcmp(st.identity, "shard=2 totalShards=3 layout=sonyflake machineId=2") == 0);
+	CHECK_STR(c.service_id, strlen(c.service_id), "svc-shard-2");
+	CHECK_EQ_U64(read_state(NULL, NULL, NULL), 0);
+	CHECK(expect_txn(SID));
+	CHECK(body_has("\"Key\":\"" PFX "identity\""));
+	answer(CONSUL_TXN, 200, "{}");
+	CHECK(gate_problem() == NULL);
+	EXPECT(CONSUL_CLEAR, "PUT", "/v1/agent/service/deregister/svc-shard-2");
+	answer(CONSUL_CLEAR, 404, "");
+	EXPECT(CONSUL_REGISTER, "PUT", NULL);
+	CHECK(body_has("\"shard-2\"") && body_has("\"shard_id\":\"2\""));
+	teardown();
+
+	/* A claim that cannot be journaled serves nothing. */
+	setup_with(0, "--shard=auto");
+	c.claim = NULL;
+	EXPECT(CONSUL_SESSION, "PUT", NULL);
+	answer(CONSUL_SESSION, 200, "{\"ID\":\"" SID "\"}");
+	agree_config();
+	CHECK(chores() == CONSUL_ACQUIRE);
+	answer(CONSUL_ACQUIRE, 200, "true");
+	CHECK(gate_says("cannot journal the identity of the claimed shard"));
+	teardown();
+}
+
 int main(void)
 {
 	test_happy_path_empty_kv();
@@ -880,5 +958,6 @@ int main(void)
 	test_standby_watch();
 	test_unreachable_at_start();
 	test_cluster_config();
+	test_auto_claim();
 	return check_summary("consul_core");
 }
