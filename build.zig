@@ -23,6 +23,7 @@ const sources = [_]struct { []const u8, Heat }{
     .{ "consul.c", .cold },
     .{ "consul_core.c", .cold },
     .{ "crc32c.c", .hot },
+    .{ "dns.c", .cold },
     .{ "gate.c", .hot },
     .{ "http_client.c", .cold },
     .{ "http_lex.c", .hot },

@@ -1,5 +1,7 @@
-/* Host name lookups that never block the event loop: getaddrinfo runs on a
- * detached helper thread and the caller polls for the answer. A caller may
+/* Host name lookups that never block the event loop: /etc/hosts, then DNS
+ * A and AAAA queries over UDP to the nameservers of /etc/resolv.conf (with
+ * its search domains and ndots; dns.c reads and writes the messages), on a
+ * detached helper thread; the caller polls for the answer. A caller may
  * give up on a lookup that never returns (the job frees itself). */
 #ifndef RESOLVE_H
 #define RESOLVE_H

@@ -505,3 +505,87 @@ def test_differing_configuration_never_serves_until_it_agrees(servers, agent, na
     agent.put(f"/v1/kv/{name}/config", f"{mine} generation=1".encode())
     wait_until(lambda: lock_held(b), 20, "the lock once the configurations agree")
     assert b.next_id(uniq(), "int").status == 200
+
+
+# --------------------------------------------------------------------------- #
+# The agent's name: /etc/hosts, then DNS with resolv.conf's search domains
+# (the test build reads the two files from SHARDID_TEST_HOSTS and
+# SHARDID_TEST_RESOLV_CONF)
+# --------------------------------------------------------------------------- #
+class FakeDns:
+    """Answers A queries for `names` with 127.0.0.1 and NXDOMAIN otherwise,
+    on udp 127.0.0.153:53; records every name asked."""
+
+    def __init__(self, names):
+        import socket
+        import threading
+        self.names = {n.lower() for n in names}
+        self.asked = []
+        self.sock = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+        self.sock.bind(("127.0.0.153", 53))
+        self.sock.settimeout(0.2)
+        self.stop = False
+        self.thread = threading.Thread(target=self.serve, daemon=True)
+        self.thread.start()
+
+    def serve(self):
+        while not self.stop:
+            try:
+                q, peer = self.sock.recvfrom(512)
+            except OSError:
+                continue
+            labels, i = [], 12
+            while q[i]:
+                labels.append(q[i + 1:i + 1 + q[i]].decode())
+                i += 1 + q[i]
+            name, qtype = ".".join(labels).lower(), int.from_bytes(q[i + 1:i + 3], "big")
+            self.asked.append((name, qtype))
+            question = q[12:i + 5]
+            if name in self.names and qtype == 1:
+                head = q[:2] + b"\x81\x80\x00\x01\x00\x01\x00\x00\x00\x00"
+                answer = b"\xc0\x0c\x00\x01\x00\x01\x00\x00\x00\x3c\x00\x04" + bytes([127, 0, 0, 1])
+                self.sock.sendto(head + question + answer, peer)
+            elif name in self.names:   # the name exists, not with this type
+                self.sock.sendto(q[:2] + b"\x81\x80\x00\x01\x00\x00\x00\x00\x00\x00" + question, peer)
+            else:
+                self.sock.sendto(q[:2] + b"\x81\x83\x00\x01\x00\x00\x00\x00\x00\x00" + question, peer)
+
+    def close(self):
+        self.stop = True
+        self.thread.join()
+        self.sock.close()
+
+
+@pytest.mark.timeout(30)
+@pytest.mark.parametrize("via", ["hosts", "dns"])
+def test_agent_found_by_name(tmp_path, agent, name, via):
+    if build_missing("asan"):
+        pytest.skip(build_missing("asan"))
+    port = agent.url.rsplit(":", 1)[1]
+    hosts, resolv = tmp_path / "hosts", tmp_path / "resolv.conf"
+    dns = None
+    if via == "hosts":
+        hosts.write_text("# test\n127.0.0.1\tconsul-agent.test  other\n")
+        url = f"http://CONSUL-AGENT.test:{port}"
+        resolv.write_text("nameserver 127.0.0.153\n")   # never asked
+    else:
+        try:
+            dns = FakeDns(["agent.svc.test"])
+        except OSError as e:
+            pytest.skip(f"cannot serve DNS on 127.0.0.153:53 here: {e}")
+        hosts.write_text("127.0.0.1 localhost\n")
+        resolv.write_text("nameserver 127.0.0.153\nsearch nowhere.test svc.test\n")
+        url = f"http://agent:{port}"   # fewer dots than ndots: the search list first
+    s = BuildServer(tmp_path / "s", "asan",
+                    env={"CONSUL_URL": url, "SERVICE_NAME": name, "CONTAINER_IP": "127.0.0.1",
+                         "SHARDID_TEST_HOSTS": str(hosts), "SHARDID_TEST_RESOLV_CONF": str(resolv)})
+    try:
+        s.start()
+        wait_until(lambda: lock_held(s), 10, "the lock through the agent found by name")
+        assert [e["Service"]["Port"] for e in passing(agent, name)] == [s.port]
+        if dns:
+            assert dns.asked[:2] == [("agent.nowhere.test", 1), ("agent.svc.test", 1)], dns.asked
+    finally:
+        s.finish()
+        if dns:
+            dns.close()
