@@ -50,7 +50,7 @@ struct http_client {
 /* Parses the URL and allocates the buffers; no I/O. 0 ok, -1 with err. */
 int http_client_init(struct http_client *c, const char *url, char *err, size_t errlen);
 /* Finds the host's address without ever blocking the caller: a numeric IPv4
- * host is immediate, a name is looked up (getaddrinfo) in a helper thread.
+ * host is immediate, a name is looked up (resolve.c) in a helper thread.
  * Returns 0 once c has a fresh address, 1 while the lookup runs (call again
  * later), -1 when it failed (err says why; calling again retries). */
 int http_client_resolve(struct http_client *c, char *err, size_t errlen);
