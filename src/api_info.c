@@ -44,7 +44,8 @@ int api_shard_info(struct api_ctx *x)
 	api_begin(x, &w);
 	jw_object(&w, NULL);
 	shard_info(&w, x->cfg);
-	jw_cstr(&w, "status", "active");
+	/* SHARD_ID=auto before a shard is claimed: shardId 0. */
+	jw_cstr(&w, "status", x->cfg->shard_id ? "active" : "claiming");
 	jw_close(&w);
 	return 200;
 }

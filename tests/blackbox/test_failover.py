@@ -914,6 +914,7 @@ def test_auto_instances_claim_each_shard_once_and_a_standby_takes_over(fleet):
     body = wait_until(lambda: refusing(d), READY_MAX_S, "D to stand by", fleet)
     assert "all 3 shards are held" in body["reason"], body
     assert_not_owned(d.next_id(ent, "int"))
+    assert d.get("/shard-info").json == {"shardId": 0, "totalShards": 3, "status": "claiming"}
 
     # kill -9 of B: D takes B's shard and continues above B's values.
     victim = "B"
