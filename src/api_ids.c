@@ -8,6 +8,7 @@
 #include "metrics.h"
 #include "seq.h"
 #include "store_kv.h"
+#include "tsid.h"
 #include "uuid.h"
 
 /* Reads ?dataType=. Returns 1 present (sets *t), 0 absent, or an error status. */
@@ -21,7 +22,7 @@ static int query_type(struct api_ctx *x, enum id_type *t)
 	long d = n < sizeof tmp ? http_percent_decode(v, n, tmp, sizeof tmp) : -1;
 	if (d < 0 || id_type_parse(tmp, (size_t)d, t) != 0)
 		return api_fail(x, 400, "Invalid data type",
-				"dataType must be one of int, long, snowflake, uuid8, uuid12, uuid16, uuid22");
+				"dataType must be one of int, long, snowflake, uuid8, uuid12, uuid16, uuid22, uuid7, ulid");
 	return 1;
 }
 
@@ -99,15 +100,18 @@ static int park_for_clock(struct api_ctx *x, int clock_behind, uint64_t *wait_ms
 	return -1;
 }
 
-/* One snowflake: 0 with *id, -1 when the request parks (x->s->wait_ms
- * set), or an HTTP status (error body written). */
-static int next_snowflake(struct api_ctx *x, int batch, uint64_t *id)
+/* One time-based ID: a snowflake into *id (k < 0), or a UUIDv7/ULID
+ * (k = enum tsid_kind) into tid from rnd[TSID_RANDOM]. 0 done, -1 when the
+ * request parks (x->s->wait_ms set), or an HTTP status (error body written). */
+static int next_timed(struct api_ctx *x, int k, int batch, uint64_t *id, uint8_t *tid, const uint8_t *rnd)
 {
 	enum sf_status sf;
 	uint64_t wait_ms;
 	int clock_behind, refreshed = 0;
 	for (;;) {
-		enum store_status st = store_snowflake(x->store, x->r->now_ms, batch, &sf, id, &wait_ms);
+		enum store_status st = k < 0 ?
+			store_snowflake(x->store, x->r->now_ms, batch, &sf, id, &wait_ms) :
+			store_tsid(x->store, (enum tsid_kind)k, x->r->now_ms, rnd, &sf, tid, &wait_ms);
 		if (st == STORE_PENDING)
 			return api_wait_for_kv(x, "the snowflake fence");
 		if (st != STORE_OK)
@@ -115,9 +119,12 @@ static int next_snowflake(struct api_ctx *x, int batch, uint64_t *id)
 		if (sf == SF_OK)
 			return 0;
 		if (sf == SF_EXHAUSTED)
-			return api_fail(x, 503, "Snowflake time exhausted",
-					"the clock is outside the %s layout's time range", x->cfg->layout.name);
-		clock_behind = store_clock_behind(x->store, x->r->now_ms);
+			return k < 0 ?
+				api_fail(x, 503, "Snowflake time exhausted",
+					 "the clock is outside the %s layout's time range", x->cfg->layout.name) :
+				api_fail(x, 503, "Time exhausted", "the clock is outside 48-bit Unix milliseconds");
+		clock_behind = k < 0 ? store_clock_behind(x->store, x->r->now_ms) :
+			x->r->now_ms < x->store->tsid[k].last_ms;
 		if (!refreshed) {
 			/* The loop's reading may be older than the last tick used
 			 * (an earlier request of this iteration waited): look again. */
@@ -136,6 +143,22 @@ static int next_snowflake(struct api_ctx *x, int batch, uint64_t *id)
 		metrics.sequence_waits++;
 		x->r->now_ms = clock_sleep_to_next_ms();
 	}
+}
+
+static int next_snowflake(struct api_ctx *x, int batch, uint64_t *id)
+{
+	return next_timed(x, -1, batch, id, NULL, NULL);
+}
+
+/* Text of a UUIDv7 (canonical) or ULID; returns its length. */
+static size_t tsid_text(enum id_type t, const uint8_t id[16], char *out)
+{
+	if (t == TYPE_UUID7) {
+		tsid_uuid_text(id, out);
+		return 36;
+	}
+	tsid_base32(id, 0, out);
+	return 26;
 }
 
 /* Reserves n sequence values: 0 with the first one's index, -1 parked, or
@@ -159,9 +182,10 @@ int api_next_id(struct api_ctx *x)
 {
 	enum id_type t;
 	struct entity *e;
-	char chars[32];
+	char chars[TSID_PREFIX_MAX + 1 + 36];
 	uint64_t v = 0, i;
 	int rc = prepare(x, &t, &e);
+	size_t len = id_type_uuid_len(t);
 	if (rc)
 		return rc;
 	if (id_type_is_seq(t)) {
@@ -172,15 +196,22 @@ int api_next_id(struct api_ctx *x)
 		if ((rc = next_snowflake(x, 0, &v)) != 0)
 			return rc;
 		e->last_snowflake = v;
-	} else if (uuid_generate(chars, id_type_uuid_len(t)) != 0) {
+	} else if (id_type_tsid(t) >= 0) {
+		uint8_t rnd[TSID_RANDOM], id[16];
+		if (uuid_random(rnd, sizeof rnd) != 0)
+			return api_fail(x, 503, "Service unavailable", "getrandom failed");
+		if ((rc = next_timed(x, id_type_tsid(t), 0, NULL, id, rnd)) != 0)
+			return rc;
+		len = tsid_text(t, id, chars);
+	} else if (uuid_generate(chars, len) != 0) {
 		return api_fail(x, 503, "Service unavailable", "getrandom failed");
 	}
 	metrics.ids_issued[t]++;
 	struct jw w;
 	api_begin(x, &w);
 	api_id_head(&w, x, t);
-	if (id_type_uuid_len(t))
-		jw_str(&w, "value", chars, id_type_uuid_len(t));
+	if (len)
+		jw_str(&w, "value", chars, len);
 	else
 		api_number(&w, "value", t, v);
 	jw_close(&w);
@@ -262,6 +293,49 @@ static int snowflake_batch(struct api_ctx *x, struct entity *e, struct batch *b)
 	return render_batch(x, b);
 }
 
+/* UUIDv7/ULID batches: made like snowflake batches (the 16 bytes of ID
+ * k in s->ids[2k..2k+1]), then rendered as text. */
+static int tsid_batch(struct api_ctx *x, struct batch *b)
+{
+	struct api_session *s = x->s;
+	if (s->ids_cap < 2 * b->n) {
+		uint64_t *p = realloc(s->ids, 2 * b->n * sizeof *p);
+		if (!p)
+			return api_fail(x, 503, "Service unavailable", "out of memory");
+		s->ids = p;
+		s->ids_cap = 2 * b->n;
+	}
+	uint8_t rnd[TSID_RANDOM * 50];
+	size_t used = sizeof rnd;
+	while (s->done < b->n) {
+		if (used == sizeof rnd) {
+			if (uuid_random(rnd, sizeof rnd) != 0)
+				return api_fail(x, 503, "Service unavailable", "getrandom failed");
+			used = 0;
+		}
+		int rc = next_timed(x, id_type_tsid(b->t), 1, NULL, (uint8_t *)(s->ids + 2 * s->done), rnd + used);
+		if (rc < 0)
+			return rc;
+		if (rc) {
+			metrics.ids_issued[b->t] += s->done;  /* made, never delivered: still spent */
+			return rc;
+		}
+		used += TSID_RANDOM;
+		s->done++;
+	}
+	char one[36];
+	b->len = tsid_text(b->t, (const uint8_t *)s->ids, one);
+	char *chars = malloc(b->n * b->len);
+	if (!chars)
+		return api_fail(x, 503, "Service unavailable", "out of memory");
+	for (uint64_t k = 0; k < b->n; k++)
+		tsid_text(b->t, (const uint8_t *)(s->ids + 2 * k), chars + k * b->len);
+	b->chars = chars;
+	int rc = render_batch(x, b);
+	free(chars);
+	return rc;
+}
+
 int api_next_batch(struct api_ctx *x)
 {
 	enum id_type t;
@@ -279,6 +353,8 @@ int api_next_batch(struct api_ctx *x)
 	struct batch b = { .t = t, .n = n };
 	if (t == TYPE_SNOWFLAKE)
 		return snowflake_batch(x, e, &b);
+	if (id_type_tsid(t) >= 0)
+		return tsid_batch(x, &b);
 	if (id_type_is_seq(t)) {
 		if ((rc = take(x, e, n, 1, &i)) != 0)
 			return rc;

@@ -142,6 +142,8 @@ int api_types(struct api_ctx *x)
 		"12 random characters from A-Z a-z 0-9",
 		"16 random characters from A-Z a-z 0-9",
 		"22 random characters from A-Z a-z 0-9",
+		"RFC 9562 UUIDv7 (48-bit Unix ms, 12-bit counter, 62 random bits), time-ordered, canonical lowercase; TypeID with an entity prefix",
+		"ULID: 48-bit Unix ms and 80 random bits, incremented within a millisecond, 26 Crockford base32 characters",
 	};
 	struct jw w;
 	api_begin(x, &w);

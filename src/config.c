@@ -43,7 +43,7 @@ static const struct config_optdef {
 	[OPT_MACHINE]      = { "machine-id", "N", "MACHINE_ID", NULL, "see text",
 			       "snowflake machine field; must fit the layout" },
 	[OPT_TYPE]         = { "default-data-type", "T", "DEFAULT_DATA_TYPE", "snowflake", NULL,
-			       "int long snowflake uuid8 uuid12 uuid16 uuid22" },
+			       "int long snowflake uuid8 uuid12 uuid16 uuid22 uuid7 ulid" },
 	[OPT_BATCH]        = { "max-batch-size", "N", "MAX_BATCH_SIZE", "10000", NULL, "upper bound of batchSize (1..1000000)" },
 	[OPT_CONSUL_URL]   = { "consul-url", "URL", "CONSUL_URL", "", "(off)", "Consul agent, http://host[:port][/prefix]" },
 	[OPT_CONSUL_TOKEN] = { "consul-token", "TOKEN", "CONSUL_HTTP_TOKEN", "", "(none)", "sent as X-Consul-Token" },
@@ -363,7 +363,7 @@ static enum config_result config_ids(struct config_ctx *x, struct config *c)
 
 	const char *type = config_val(x, OPT_TYPE);
 	if (id_type_parse(type, strlen(type), &c->default_type) < 0)
-		return config_bad(x, OPT_TYPE, "is not a data type: expected one of int long snowflake uuid8 uuid12 uuid16 uuid22");
+		return config_bad(x, OPT_TYPE, "is not a data type: expected one of int long snowflake uuid8 uuid12 uuid16 uuid22 uuid7 ulid");
 	return CONFIG_OK;
 }
 

@@ -132,7 +132,7 @@ static void test_ids(void)
 		    "\"message\":\"entity 'order' is bound to type int, not long\"}");
 	serve(req("GET", "/api/next-id/order?dataType=float", NULL));
 	expect_json("400 Bad Request", "{\"error\":\"Invalid data type\",\"message\":"
-		    "\"dataType must be one of int, long, snowflake, uuid8, uuid12, uuid16, uuid22\"}");
+		    "\"dataType must be one of int, long, snowflake, uuid8, uuid12, uuid16, uuid22, uuid7, ulid\"}");
 
 	serve(req("GET", "/api/next-batch/b?batchSize=3&dataType=long", NULL));
 	expect_json("200 OK", "{\"entityName\":\"b\",\"dataType\":\"long\",\"shard\":2,\"batchSize\":3,"
