@@ -50,6 +50,7 @@ ROUTES = {
     "/api/reset/{entity}": {"put"},
     "/api/entity/{entity}": {"delete"},
     "/api/parse-snowflake/{id}": {"get", "head"},
+    "/api/compose-snowflake": {"get", "head"},
     "/metrics": {"get", "head"},
 }
 HTTP_METHODS = {"get", "head", "post", "put", "delete", "patch", "options", "trace"}

@@ -87,3 +87,124 @@ def test_increase_across_kill_9(servers, dtype):
     assert strictly_increasing(seen)
     assert len(independent(dtype, seen)) == len(seen)
     assert ok(s.status("t"))["dataType"] == dtype
+
+
+# ---- range batches --------------------------------------------------------- #
+B62 = "0123456789ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz"
+
+
+def b62(v):
+    return "".join(B62[(v // 62 ** (10 - i)) % 62] for i in range(11))
+
+
+@pytest.mark.parametrize("query", ["values=false", "format=range"])
+def test_range_batch_is_constant_size_and_reserves(srv23, query):
+    ent = uniq()
+    first = int(srv23.take(ent, "long"))
+    r = ok(srv23.get(f"/api/next-batch/{ent}?dataType=long&batchSize=1000000&{query}"))
+    assert "values" not in r and "value" not in r
+    assert r["count"] == 1000000 and r["batchSize"] == 1000000 and r["step"] == 3
+    start, end = int(r["startValue"]), int(r["endValue"])
+    assert start > first and start % 3 == 2
+    assert end == start + 999999 * 3
+    after = int(srv23.take(ent, "long"))
+    assert after > end
+
+
+def test_range_batch_int_is_numbers(srv):
+    ent = uniq()
+    r = ok(srv.get(f"/api/next-batch/{ent}?dataType=int&batchSize=50&format=range"))
+    assert r["startValue"] == 1 and r["endValue"] == 50 and r["step"] == 1
+    assert srv.take(ent, "int") == 51
+
+
+@pytest.mark.timeout(40)
+def test_ranges_never_overlap_across_kill_9(servers):
+    s = servers(env={"SHARD_ID": 2, "TOTAL_SHARDS": 3})
+    spans = []
+    for cycle in range(3):
+        for n in (1, 1000, 500000):
+            r = ok(s.get(f"/api/next-batch/k?dataType=long&batchSize={n}&values=false"))
+            spans.append((int(r["startValue"]), int(r["endValue"])))
+        v = int(s.take("k", "long"))
+        spans.append((v, v))
+        s.crash_restart()
+    for a, b in zip(spans, spans[1:]):
+        assert a[1] < b[0], (a, b)
+
+
+@pytest.mark.parametrize("query,dtype", [
+    ("batchSize=10&format=xml", "long"),
+    ("batchSize=10&values=maybe", "long"),
+    ("batchSize=10&format=range", "snowflake"),
+    ("batchSize=10&values=false", "uuid7"),
+    ("batchSize=10&format=base62", "int"),
+    ("batchSize=1000001&format=range", "long"),
+    ("batchSize=10001", "long"),
+])
+def test_bad_batch_formats_create_nothing(srv, query, dtype):
+    ent = uniq()
+    r = srv.get(f"/api/next-batch/{ent}?dataType={dtype}&{query}")
+    assert r.status == 400, r.body
+    assert srv.status(ent).status == 404
+
+
+def test_bad_next_id_format_creates_nothing(srv):
+    for q in ("dataType=snowflake&format=range", "dataType=ulid&format=base62",
+              "dataType=snowflake&format=hex"):
+        ent = uniq()
+        assert srv.get(f"/api/next-id/{ent}?{q}").status == 400
+        assert srv.status(ent).status == 404
+
+
+# ---- base62 snowflakes ---------------------------------------------------- #
+def test_base62_snowflakes_sort_and_parse(srv):
+    ent = uniq()
+    one = ok(srv.get(f"/api/next-id/{ent}?dataType=snowflake&format=base62"))["value"]
+    batch = ok(srv.get(f"/api/next-batch/{ent}?batchSize=300&format=base62"))["values"]
+    dec = srv.take(ent)
+    vals = [one] + batch
+    assert all(len(v) == 11 and set(v) <= set(B62) for v in vals)
+    assert strictly_increasing(vals)
+    assert b62(int(dec)) > vals[-1]
+    for v in (one, batch[-1]):
+        p = ok(srv.get(f"/api/parse-snowflake/{v}"))
+        assert b62(int(p["id"])) == v
+    assert srv.get("/api/parse-snowflake/0000000000!").status in (400, 404)
+    assert srv.get("/api/parse-snowflake/zzzzzzzzzzz").status == 400
+
+
+# ---- compose-snowflake ---------------------------------------------------- #
+@pytest.mark.timeout(30)
+def test_compose_bounds_snowflakes_issued_around_a_time(srv):
+    import time
+    ent = uniq()
+    before = [int(srv.take(ent, "snowflake")) for _ in range(3)]
+    time.sleep(0.05)
+    t = now_ms()
+    time.sleep(0.05)
+    after = [int(srv.take(ent)) for _ in range(3)]
+    c = ok(srv.get(f"/api/compose-snowflake?time={t}"))
+    lo = int(c["snowflake"])
+    assert c["timestamp"] == t
+    assert all(v < lo for v in before) and all(v >= lo for v in after)
+    assert c["base62"] == b62(lo)
+    p = ok(srv.get(f"/api/parse-snowflake/{lo}"))
+    assert p["sequence"] == 0 and p["machineId"] == 0 and t - 10 < p["timestamp"] <= t
+    (ms, hexv, _), = independent("uuid7", [c["uuid7"]])
+    assert ms == t and hexv.endswith("7000" + "8" + "0" * 15)
+    # The same time as ISO-8601.
+    iso = ok(srv.get(f"/api/compose-snowflake?time={c['time']}"))
+    assert iso["snowflake"] == c["snowflake"]
+
+
+@pytest.mark.parametrize("q", ["time=2021-12-31T23:59:59.999Z", "time=0", "time=yesterday",
+                               "time=2024-02-30T00:00:00Z", "time=2023-01-01T00:00:00",
+                               "time=99999999999999999999", "", "time=2300-01-01T00:00:00Z"])
+def test_compose_out_of_range(srv, q):
+    assert_error(srv.get(f"/api/compose-snowflake?{q}"), 400)
+
+
+def test_compose_epoch_is_zero(srv):
+    c = ok(srv.get("/api/compose-snowflake?time=2022-01-01T00:00:00Z"))
+    assert c["snowflake"] == "0" and c["base62"] == "00000000000"
