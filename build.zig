@@ -50,6 +50,7 @@ const sources = [_]struct { []const u8, Heat }{
     .{ "snowflake.c", .hot },
     .{ "store.c", .hot },
     .{ "store_kv.c", .cold },
+    .{ "tsid.c", .hot },
     .{ "url.c", .cold },
     .{ "uuid.c", .hot },
 };

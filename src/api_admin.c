@@ -116,7 +116,7 @@ int api_init_entity(struct api_ctx *x)
 		return api_fail(x, 400, "Missing field", "body needs \"dataType\"");
 	if (ft->type != JSON_STRING || id_type_parse(ft->str, ft->str_len, &t) != 0)
 		return api_fail(x, 400, "Invalid data type",
-				"dataType must be one of int, long, snowflake, uuid8, uuid12, uuid16, uuid22");
+				"dataType must be one of int, long, snowflake, uuid8, uuid12, uuid16, uuid22, uuid7, ulid");
 	if ((rc = init_start(x, t, json_get(&obj, "startValue"), force, &start_i, &adjusted)))
 		return rc;
 	struct entity *e;

@@ -1,6 +1,7 @@
 /* The ID routes: next-id and next-batch, for every data type, including
  * the snowflake clock wait (a request parks while the clock catches up). */
 #include <stdlib.h>
+#include <string.h>
 
 #include "api_ctx.h"
 #include "api_handlers.h"
@@ -8,6 +9,7 @@
 #include "metrics.h"
 #include "seq.h"
 #include "store_kv.h"
+#include "tsid.h"
 #include "uuid.h"
 
 /* Reads ?dataType=. Returns 1 present (sets *t), 0 absent, or an error status. */
@@ -21,7 +23,7 @@ static int query_type(struct api_ctx *x, enum id_type *t)
 	long d = n < sizeof tmp ? http_percent_decode(v, n, tmp, sizeof tmp) : -1;
 	if (d < 0 || id_type_parse(tmp, (size_t)d, t) != 0)
 		return api_fail(x, 400, "Invalid data type",
-				"dataType must be one of int, long, snowflake, uuid8, uuid12, uuid16, uuid22");
+				"dataType must be one of int, long, snowflake, uuid8, uuid12, uuid16, uuid22, uuid7, ulid");
 	return 1;
 }
 
@@ -61,11 +63,57 @@ static int binding_committed(struct api_ctx *x, const struct entity *e)
 	return api_wait_for_kv(x, "the new entity");
 }
 
-/* Everything before the first value: type, ownership, binding. */
-static int prepare(struct api_ctx *x, enum id_type *t, struct entity **e)
+enum id_format { FMT_PLAIN, FMT_BASE62, FMT_RANGE };
+
+static int param_is(const char *v, size_t n, const char *want)
+{
+	return n == strlen(want) && memcmp(v, want, n) == 0;
+}
+
+/* ?format= (base62; range for batches) and, for batches, ?values=false
+ * (the same as format=range). 0 with *f, or 400. */
+static int query_format(struct api_ctx *x, int batch, enum id_format *f)
+{
+	const char *v;
+	size_t n;
+	*f = FMT_PLAIN;
+	if (http_query_param(x->query, x->query_len, "format", &v, &n)) {
+		if (param_is(v, n, "base62"))
+			*f = FMT_BASE62;
+		else if (batch && param_is(v, n, "range"))
+			*f = FMT_RANGE;
+		else
+			return api_fail(x, 400, "Invalid format", batch ?
+					"format must be base62 (snowflake) or range (int, long)" :
+					"format must be base62 (snowflake)");
+	}
+	if (batch && http_query_param(x->query, x->query_len, "values", &v, &n)) {
+		if (param_is(v, n, "false") && *f != FMT_BASE62)
+			*f = FMT_RANGE;
+		else if (!param_is(v, n, "true"))
+			return api_fail(x, 400, "Invalid values",
+					"values must be true or false (false: a range, for int and long)");
+	}
+	return 0;
+}
+
+/* The format must suit the type; checked before the entity is created. */
+static int format_fits(struct api_ctx *x, enum id_type t, enum id_format f)
+{
+	if (f == FMT_BASE62 && t != TYPE_SNOWFLAKE)
+		return api_fail(x, 400, "Invalid format", "format=base62 applies to snowflake, not %s",
+				id_type_name(t));
+	if (f == FMT_RANGE && !id_type_is_seq(t))
+		return api_fail(x, 400, "Invalid format",
+				"format=range (values=false) applies to int and long, not %s", id_type_name(t));
+	return 0;
+}
+
+/* Everything before the first value: type, format, ownership, binding. */
+static int prepare(struct api_ctx *x, enum id_format f, enum id_type *t, struct entity **e)
 {
 	int rc;
-	if ((rc = resolve_type(x, t, e)) || (rc = api_ownership_gate(x)) ||
+	if ((rc = resolve_type(x, t, e)) || (rc = format_fits(x, *t, f)) || (rc = api_ownership_gate(x)) ||
 	    (rc = bind_entity(x, *t, e)) || (rc = binding_committed(x, *e)))
 		return rc;
 	return 0;
@@ -99,15 +147,18 @@ static int park_for_clock(struct api_ctx *x, int clock_behind, uint64_t *wait_ms
 	return -1;
 }
 
-/* One snowflake: 0 with *id, -1 when the request parks (x->s->wait_ms
- * set), or an HTTP status (error body written). */
-static int next_snowflake(struct api_ctx *x, int batch, uint64_t *id)
+/* One time-based ID: a snowflake into *id (k < 0), or a UUIDv7/ULID
+ * (k = enum tsid_kind) into tid from rnd[TSID_RANDOM]. 0 done, -1 when the
+ * request parks (x->s->wait_ms set), or an HTTP status (error body written). */
+static int next_timed(struct api_ctx *x, int k, int batch, uint64_t *id, uint8_t *tid, const uint8_t *rnd)
 {
 	enum sf_status sf;
 	uint64_t wait_ms;
 	int clock_behind, refreshed = 0;
 	for (;;) {
-		enum store_status st = store_snowflake(x->store, x->r->now_ms, batch, &sf, id, &wait_ms);
+		enum store_status st = k < 0 ?
+			store_snowflake(x->store, x->r->now_ms, batch, &sf, id, &wait_ms) :
+			store_tsid(x->store, (enum tsid_kind)k, x->r->now_ms, rnd, &sf, tid, &wait_ms);
 		if (st == STORE_PENDING)
 			return api_wait_for_kv(x, "the snowflake fence");
 		if (st != STORE_OK)
@@ -115,9 +166,12 @@ static int next_snowflake(struct api_ctx *x, int batch, uint64_t *id)
 		if (sf == SF_OK)
 			return 0;
 		if (sf == SF_EXHAUSTED)
-			return api_fail(x, 503, "Snowflake time exhausted",
-					"the clock is outside the %s layout's time range", x->cfg->layout.name);
-		clock_behind = store_clock_behind(x->store, x->r->now_ms);
+			return k < 0 ?
+				api_fail(x, 503, "Snowflake time exhausted",
+					 "the clock is outside the %s layout's time range", x->cfg->layout.name) :
+				api_fail(x, 503, "Time exhausted", "the clock is outside 48-bit Unix milliseconds");
+		clock_behind = k < 0 ? store_clock_behind(x->store, x->r->now_ms) :
+			x->r->now_ms < x->store->tsid[k].last_ms;
 		if (!refreshed) {
 			/* The loop's reading may be older than the last tick used
 			 * (an earlier request of this iteration waited): look again. */
@@ -136,6 +190,22 @@ static int next_snowflake(struct api_ctx *x, int batch, uint64_t *id)
 		metrics.sequence_waits++;
 		x->r->now_ms = clock_sleep_to_next_ms();
 	}
+}
+
+static int next_snowflake(struct api_ctx *x, int batch, uint64_t *id)
+{
+	return next_timed(x, -1, batch, id, NULL, NULL);
+}
+
+/* Text of a UUIDv7 (canonical) or ULID; returns its length. */
+static size_t tsid_text(enum id_type t, const uint8_t id[16], char *out)
+{
+	if (t == TYPE_UUID7) {
+		tsid_uuid_text(id, out);
+		return 36;
+	}
+	tsid_base32(id, 0, out);
+	return 26;
 }
 
 /* Reserves n sequence values: 0 with the first one's index, -1 parked, or
@@ -159,11 +229,13 @@ int api_next_id(struct api_ctx *x)
 {
 	enum id_type t;
 	struct entity *e;
-	char chars[32];
+	char chars[TSID_PREFIX_MAX + 1 + 36];
 	uint64_t v = 0, i;
-	int rc = prepare(x, &t, &e);
-	if (rc)
+	enum id_format f;
+	int rc = query_format(x, 0, &f);
+	if (rc || (rc = prepare(x, f, &t, &e)) != 0)
 		return rc;
+	size_t len = id_type_uuid_len(t);
 	if (id_type_is_seq(t)) {
 		if ((rc = take(x, e, 1, 0, &i)) != 0)
 			return rc;
@@ -172,15 +244,26 @@ int api_next_id(struct api_ctx *x)
 		if ((rc = next_snowflake(x, 0, &v)) != 0)
 			return rc;
 		e->last_snowflake = v;
-	} else if (uuid_generate(chars, id_type_uuid_len(t)) != 0) {
+		if (f == FMT_BASE62) {
+			tsid_base62(v, chars);
+			len = TSID_B62_LEN;
+		}
+	} else if (id_type_tsid(t) >= 0) {
+		uint8_t rnd[TSID_RANDOM], id[16];
+		if (uuid_random(rnd, sizeof rnd) != 0)
+			return api_fail(x, 503, "Service unavailable", "getrandom failed");
+		if ((rc = next_timed(x, id_type_tsid(t), 0, NULL, id, rnd)) != 0)
+			return rc;
+		len = tsid_text(t, id, chars);
+	} else if (uuid_generate(chars, len) != 0) {
 		return api_fail(x, 503, "Service unavailable", "getrandom failed");
 	}
 	metrics.ids_issued[t]++;
 	struct jw w;
 	api_begin(x, &w);
 	api_id_head(&w, x, t);
-	if (id_type_uuid_len(t))
-		jw_str(&w, "value", chars, id_type_uuid_len(t));
+	if (len)
+		jw_str(&w, "value", chars, len);
 	else
 		api_number(&w, "value", t, v);
 	jw_close(&w);
@@ -196,6 +279,7 @@ struct batch {
 	const uint64_t *ids;
 	const char *chars;
 	size_t len;
+	int range;           /* no values: startValue, endValue, step, count */
 };
 
 static void batch_value(struct jw *w, const char *key, const struct batch *b, uint64_t k)
@@ -216,6 +300,14 @@ static int render_batch(struct api_ctx *x, const struct batch *b)
 	buf_reserve(x->body, 256 + b->n * (b->len ? b->len + 3 : 23));
 	api_id_head(&w, x, b->t);
 	jw_u64(&w, "batchSize", b->n);
+	if (b->range) {
+		jw_u64(&w, "count", b->n);
+		batch_value(&w, "startValue", b, 0);
+		batch_value(&w, "endValue", b, b->n - 1);
+		jw_u64(&w, "step", b->step);
+		jw_close(&w);
+		return 200;
+	}
 	batch_value(&w, "value", b, 0);
 	batch_value(&w, "startValue", b, 0);
 	batch_value(&w, "endValue", b, b->n - 1);
@@ -237,7 +329,7 @@ static int render_batch(struct api_ctx *x, const struct batch *b)
 
 /* Made across several loop turns when the layout's rate limits it; what
  * is made so far waits in the session. */
-static int snowflake_batch(struct api_ctx *x, struct entity *e, struct batch *b)
+static int snowflake_batch(struct api_ctx *x, struct entity *e, struct batch *b, enum id_format f)
 {
 	struct api_session *s = x->s;
 	if (s->ids_cap < b->n) {
@@ -258,8 +350,63 @@ static int snowflake_batch(struct api_ctx *x, struct entity *e, struct batch *b)
 		s->done++;
 	}
 	e->last_snowflake = s->ids[b->n - 1];
-	b->ids = s->ids;
-	return render_batch(x, b);
+	if (f != FMT_BASE62) {
+		b->ids = s->ids;
+		return render_batch(x, b);
+	}
+	char *chars = malloc(b->n * TSID_B62_LEN);
+	if (!chars)
+		return api_fail(x, 503, "Service unavailable", "out of memory");
+	for (uint64_t k = 0; k < b->n; k++)
+		tsid_base62(s->ids[k], chars + k * TSID_B62_LEN);
+	b->chars = chars;
+	b->len = TSID_B62_LEN;
+	int rc = render_batch(x, b);
+	free(chars);
+	return rc;
+}
+
+/* UUIDv7/ULID batches: made like snowflake batches (the 16 bytes of ID
+ * k in s->ids[2k..2k+1]), then rendered as text. */
+static int tsid_batch(struct api_ctx *x, struct batch *b)
+{
+	struct api_session *s = x->s;
+	if (s->ids_cap < 2 * b->n) {
+		uint64_t *p = realloc(s->ids, 2 * b->n * sizeof *p);
+		if (!p)
+			return api_fail(x, 503, "Service unavailable", "out of memory");
+		s->ids = p;
+		s->ids_cap = 2 * b->n;
+	}
+	uint8_t rnd[TSID_RANDOM * 50];
+	size_t used = sizeof rnd;
+	while (s->done < b->n) {
+		if (used == sizeof rnd) {
+			if (uuid_random(rnd, sizeof rnd) != 0)
+				return api_fail(x, 503, "Service unavailable", "getrandom failed");
+			used = 0;
+		}
+		int rc = next_timed(x, id_type_tsid(b->t), 1, NULL, (uint8_t *)(s->ids + 2 * s->done), rnd + used);
+		if (rc < 0)
+			return rc;
+		if (rc) {
+			metrics.ids_issued[b->t] += s->done;  /* made, never delivered: still spent */
+			return rc;
+		}
+		used += TSID_RANDOM;
+		s->done++;
+	}
+	char one[36];
+	b->len = tsid_text(b->t, (const uint8_t *)s->ids, one);
+	char *chars = malloc(b->n * b->len);
+	if (!chars)
+		return api_fail(x, 503, "Service unavailable", "out of memory");
+	for (uint64_t k = 0; k < b->n; k++)
+		tsid_text(b->t, (const uint8_t *)(s->ids + 2 * k), chars + k * b->len);
+	b->chars = chars;
+	int rc = render_batch(x, b);
+	free(chars);
+	return rc;
 }
 
 int api_next_batch(struct api_ctx *x)
@@ -269,16 +416,22 @@ int api_next_batch(struct api_ctx *x)
 	const char *v;
 	size_t vn;
 	uint64_t n, i;
-	int rc;
-	if (!http_query_param(x->query, x->query_len, "batchSize", &v, &vn) ||
-	    api_parse_uint(v, vn, 1, x->cfg->max_batch, &n) != 0)
-		return api_fail(x, 400, "Invalid batch size", "batchSize must be an integer in 1..%u",
-				x->cfg->max_batch);
-	if ((rc = prepare(x, &t, &e)) != 0)
+	enum id_format f;
+	int rc = query_format(x, 1, &f);
+	if (rc)
 		return rc;
-	struct batch b = { .t = t, .n = n };
+	unsigned max = f == FMT_RANGE ? x->cfg->max_range : x->cfg->max_batch;
+	if (!http_query_param(x->query, x->query_len, "batchSize", &v, &vn) ||
+	    api_parse_uint(v, vn, 1, max, &n) != 0)
+		return api_fail(x, 400, "Invalid batch size", "batchSize must be an integer in 1..%u%s",
+				max, f == FMT_RANGE ? " (MAX_RANGE_SIZE)" : "");
+	if ((rc = prepare(x, f, &t, &e)) != 0)
+		return rc;
+	struct batch b = { .t = t, .n = n, .range = f == FMT_RANGE };
 	if (t == TYPE_SNOWFLAKE)
-		return snowflake_batch(x, e, &b);
+		return snowflake_batch(x, e, &b, f);
+	if (id_type_tsid(t) >= 0)
+		return tsid_batch(x, &b);
 	if (id_type_is_seq(t)) {
 		if ((rc = take(x, e, n, 1, &i)) != 0)
 			return rc;

@@ -10,6 +10,7 @@
 #include "gate.h"
 #include "metrics.h"
 #include "seq.h"
+#include "tsid.h"
 
 int api_health(struct api_ctx *x)
 {
@@ -143,6 +144,8 @@ int api_types(struct api_ctx *x)
 		"12 random characters from A-Z a-z 0-9",
 		"16 random characters from A-Z a-z 0-9",
 		"22 random characters from A-Z a-z 0-9",
+		"RFC 9562 UUIDv7 (48-bit Unix ms, 12-bit counter, 62 random bits), time-ordered, canonical lowercase; TypeID with an entity prefix",
+		"ULID: 48-bit Unix ms and 80 random bits, incremented within a millisecond, 26 Crockford base32 characters",
 	};
 	struct jw w;
 	api_begin(x, &w);
@@ -167,7 +170,9 @@ int api_describe_snowflake(struct buf *b, const struct sf_layout *l, const char 
 {
 	uint64_t id;
 	struct sf_parts p;
-	if (api_parse_uint(text, len, 0, UINT64_MAX, &id) != 0 || sf_decompose(l, id, &p) != 0)
+	/* Decimal, else the 11-character base62 form (an all-digit text is decimal). */
+	if ((api_parse_uint(text, len, 0, UINT64_MAX, &id) != 0 &&
+	     tsid_base62_parse(text, len, &id) != 0) || sf_decompose(l, id, &p) != 0)
 		return -1;
 	char date[32];
 	clock_iso8601(p.unix_ms, date);
@@ -191,7 +196,45 @@ int api_parse_snowflake(struct api_ctx *x)
 	x->body->len = 0;
 	if (api_describe_snowflake(x->body, &x->cfg->layout, x->entity, x->entity_len) != 0)
 		return api_fail(x, 400, "Invalid snowflake",
-				"id must be a decimal integer in 0..9223372036854775807");
+				"id must be a decimal integer in 0..9223372036854775807, or its 11-character base62 form");
+	return 200;
+}
+
+/* The smallest snowflake at a time (machine 0, sequence 0), for range
+ * queries over IDs, and the smallest UUIDv7 of that millisecond. */
+int api_compose_snowflake(struct api_ctx *x)
+{
+	const struct sf_layout *l = &x->cfg->layout;
+	const char *v;
+	size_t n;
+	uint64_t ms;
+	char tmp[32];
+	long d = http_query_param(x->query, x->query_len, "time", &v, &n) && n < sizeof tmp ?
+		http_percent_decode(v, n, tmp, sizeof tmp) : -1;
+	if (d < 0 || (api_parse_uint(tmp, (size_t)d, 0, UINT64_MAX, &ms) != 0 &&
+		      clock_parse_iso8601(tmp, (size_t)d, &ms) != 0))
+		return api_fail(x, 400, "Invalid time",
+				"time must be Unix milliseconds or ISO-8601 UTC (YYYY-MM-DDTHH:MM:SS[.mmm]Z)");
+	uint64_t tick = sf_tick_of(l, ms);
+	if (ms < l->epoch_ms || ms >= sf_exhausts_at_ms(l) || ms >= 1ull << 48)
+		return api_fail(x, 400, "Time out of range", "time must lie in the %s layout's range, from its epoch to its end",
+				l->name);
+	uint64_t id = sf_compose(l, tick, 0, 0);
+	char date[32], b62[TSID_B62_LEN], u7[36];
+	uint8_t floor[16];
+	clock_iso8601(ms, date);
+	tsid_base62(id, b62);
+	tsid_uuid7_floor(ms, floor);
+	tsid_uuid_text(floor, u7);
+	struct jw w;
+	api_begin(x, &w);
+	jw_object(&w, NULL);
+	jw_cstr(&w, "time", date);
+	jw_u64(&w, "timestamp", ms);
+	jw_u64_str(&w, "snowflake", id);
+	jw_str(&w, "base62", b62, TSID_B62_LEN);
+	jw_str(&w, "uuid7", u7, 36);
+	jw_close(&w);
 	return 200;
 }
 

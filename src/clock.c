@@ -109,3 +109,40 @@ size_t clock_http_date(uint64_t unix_ms, char out[CLOCK_HTTP_DATE_LEN + 1])
 	memcpy(out + 25, " GMT", 5);
 	return CLOCK_HTTP_DATE_LEN;
 }
+
+/* Reads n digits at s; -1 if any is not one. */
+static long digits(const char *s, int n)
+{
+	long v = 0;
+	for (int i = 0; i < n; i++) {
+		if (s[i] < '0' || s[i] > '9')
+			return -1;
+		v = v * 10 + (s[i] - '0');
+	}
+	return v;
+}
+
+int clock_parse_iso8601(const char *s, size_t n, uint64_t *unix_ms)
+{
+	static const unsigned char mdays[] = { 31, 29, 31, 30, 31, 30, 31, 31, 30, 31, 30, 31 };
+	if (n < 20 || n > 24 || s[4] != '-' || s[7] != '-' || s[10] != 'T' || s[13] != ':' ||
+	    s[16] != ':' || s[n - 1] != 'Z' || (n > 20 && (s[19] != '.' || n == 21)))
+		return -1;
+	long y = digits(s, 4), mo = digits(s + 5, 2), d = digits(s + 8, 2);
+	long h = digits(s + 11, 2), mi = digits(s + 14, 2), sec = digits(s + 17, 2);
+	long frac = n > 21 ? digits(s + 20, (int)n - 21) : 0;
+	if (y < 1970 || mo < 1 || mo > 12 || d < 1 || d > mdays[mo - 1] || h > 23 || mi > 59 ||
+	    sec > 59 || frac < 0 || mi < 0 || h < 0 || sec < 0)
+		return -1;
+	int leap = (y % 4 == 0 && y % 100 != 0) || y % 400 == 0;
+	if (mo == 2 && d == 29 && !leap)
+		return -1;
+	for (int i = (int)n - 21; i < 3; i++)
+		frac *= 10;
+	/* Days from 1970-01-01 (the civil-from-days inverse, March-based years). */
+	long yy = y - (mo <= 2), era = yy / 400, yoe = yy - era * 400;
+	long doy = (153 * (mo + (mo > 2 ? -3 : 9)) + 2) / 5 + d - 1;
+	long days = era * 146097 + yoe * 365 + yoe / 4 - yoe / 100 + doy - 719468;
+	*unix_ms = ((uint64_t)days * 86400 + (uint64_t)(h * 3600 + mi * 60 + sec)) * 1000 + (uint64_t)frac;
+	return 0;
+}

@@ -15,6 +15,9 @@ uint64_t clock_sleep_to_next_ms(void);
  * more digits. The only such formatter: logs, config and API share it. */
 void clock_iso8601_prec(uint64_t unix_ms, int with_ms, char out[32]);
 void clock_iso8601(uint64_t unix_ms, char out[32]);   /* with ms */
+/* Parses "YYYY-MM-DDTHH:MM:SS[.f{1,3}]Z" (UTC, years 1970..9999) into Unix
+ * ms. 0 ok, -1 not such a time. */
+int clock_parse_iso8601(const char *s, size_t n, uint64_t *unix_ms);
 /* "Thu, 26 Nov 2026 18:46:38 GMT", the HTTP Date format; returns its length
  * (out is NUL-terminated). */
 #define CLOCK_HTTP_DATE_LEN 29

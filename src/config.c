@@ -19,7 +19,7 @@
 
 enum config_opt {
 	OPT_PORT, OPT_BIND, OPT_SHARD, OPT_TOTAL, OPT_DATA_DIR, OPT_LAYOUT,
-	OPT_MACHINE, OPT_TYPE, OPT_BATCH, OPT_CONSUL_URL, OPT_CONSUL_TOKEN,
+	OPT_MACHINE, OPT_TYPE, OPT_BATCH, OPT_RANGE, OPT_CONSUL_URL, OPT_CONSUL_TOKEN,
 	OPT_SERVICE, OPT_CONTAINER_IP, OPT_ADMIN_TOKEN, OPT_LOG_LEVEL, OPT_MAX_CONNS,
 	OPT_CONSUL_FAIL_OPEN, OPT_ACCESS_LOG, OPT_COUNT
 };
@@ -43,8 +43,10 @@ static const struct config_optdef {
 	[OPT_MACHINE]      = { "machine-id", "N", "MACHINE_ID", NULL, "see text",
 			       "snowflake machine field; must fit the layout" },
 	[OPT_TYPE]         = { "default-data-type", "T", "DEFAULT_DATA_TYPE", "snowflake", NULL,
-			       "int long snowflake uuid8 uuid12 uuid16 uuid22" },
+			       "int long snowflake uuid8 uuid12 uuid16 uuid22 uuid7 ulid" },
 	[OPT_BATCH]        = { "max-batch-size", "N", "MAX_BATCH_SIZE", "10000", NULL, "upper bound of batchSize (1..1000000)" },
+	[OPT_RANGE]        = { "max-range-size", "N", "MAX_RANGE_SIZE", "1000000", NULL,
+			       "upper bound of batchSize for range batches, format=range (1..1000000000)" },
 	[OPT_CONSUL_URL]   = { "consul-url", "URL", "CONSUL_URL", "", "(off)", "Consul agent, http://host[:port][/prefix]" },
 	[OPT_CONSUL_TOKEN] = { "consul-token", "TOKEN", "CONSUL_HTTP_TOKEN", "", "(none)", "sent as X-Consul-Token" },
 	[OPT_SERVICE]      = { "service-name", "NAME", "SERVICE_NAME", "shardid", NULL, "Consul service name, 1..63 of [A-Za-z0-9._-]" },
@@ -363,7 +365,7 @@ static enum config_result config_ids(struct config_ctx *x, struct config *c)
 
 	const char *type = config_val(x, OPT_TYPE);
 	if (id_type_parse(type, strlen(type), &c->default_type) < 0)
-		return config_bad(x, OPT_TYPE, "is not a data type: expected one of int long snowflake uuid8 uuid12 uuid16 uuid22");
+		return config_bad(x, OPT_TYPE, "is not a data type: expected one of int long snowflake uuid8 uuid12 uuid16 uuid22 uuid7 ulid");
 	return CONFIG_OK;
 }
 
@@ -410,6 +412,8 @@ static enum config_result config_validate(struct config_ctx *x, struct config *c
 	TRY(config_ids(x, c));
 	TRY(config_uint(x, OPT_BATCH, 1, 1000000, "1..1000000", &v));
 	c->max_batch = (unsigned)v;
+	TRY(config_uint(x, OPT_RANGE, 1, 1000000000, "1..1000000000", &v));
+	c->max_range = (unsigned)v;
 	TRY(config_uint(x, OPT_MAX_CONNS, 1, 1000000, "1..1000000", &v));
 	c->max_conns = (unsigned)v;
 
@@ -615,6 +619,7 @@ void config_describe(const struct config *c, char *out, size_t outlen)
 	config_kv(&l, "exhausts_at", date);
 	config_kv(&l, "default_type", id_type_name(c->default_type));
 	config_ku(&l, "max_batch", c->max_batch);
+	config_ku(&l, "max_range", c->max_range);
 	config_ku(&l, "max_connections", c->max_conns);
 	config_kv(&l, "consul_url", c->consul_url[0] ? c->consul_url : "off");
 	config_kv(&l, "consul_token", c->consul_token[0] ? "set" : "unset");

@@ -21,6 +21,7 @@ struct config {
 	int machine_default;       /* MACHINE_ID not set: it follows the shard (config_machine_default) */
 	enum id_type default_type; /* DEFAULT_DATA_TYPE --default-data-type */
 	unsigned max_batch;        /* MAX_BATCH_SIZE --max-batch-size */
+	unsigned max_range;        /* MAX_RANGE_SIZE --max-range-size: range batches */
 	char consul_url[256];      /* CONSUL_URL    --consul-url ("" = off) */
 	char consul_token[256];    /* CONSUL_HTTP_TOKEN --consul-token */
 	char service_name[64];     /* SERVICE_NAME  --service-name */

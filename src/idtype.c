@@ -8,6 +8,7 @@ static const char *const type_names[TYPE_COUNT] = {
 	[TYPE_SNOWFLAKE] = "snowflake",
 	[TYPE_UUID8] = "uuid8",     [TYPE_UUID12] = "uuid12",
 	[TYPE_UUID16] = "uuid16",   [TYPE_UUID22] = "uuid22",
+	[TYPE_UUID7] = "uuid7",     [TYPE_ULID] = "ulid",
 };
 
 const char *id_type_name(enum id_type t)
@@ -29,6 +30,11 @@ int id_type_parse(const char *s, size_t n, enum id_type *out)
 int id_type_is_seq(enum id_type t)
 {
 	return t == TYPE_INT || t == TYPE_LONG;
+}
+
+int id_type_tsid(enum id_type t)
+{
+	return t == TYPE_UUID7 ? 0 : t == TYPE_ULID ? 1 : -1;
 }
 
 size_t id_type_uuid_len(enum id_type t)

@@ -23,6 +23,7 @@ static const struct route routes[ROUTE_COUNT] = {
 	[ROUTE_DELETE]     = R(ROUTE_DELETE, "/api/entity", 1, M(DELETE), api_delete_entity ),
 	[ROUTE_PARSE]      = R(ROUTE_PARSE, "/api/parse-snowflake", 1, READ, api_parse_snowflake ),
 	[ROUTE_METRICS]    = R(ROUTE_METRICS, "/metrics", 0, READ, api_metrics ),
+	[ROUTE_COMPOSE]    = R(ROUTE_COMPOSE, "/api/compose-snowflake", 0, READ, api_compose_snowflake ),
 	[ROUTE_UNMATCHED]  = R(ROUTE_UNMATCHED, "unmatched", 0, 0, NULL ),
 };
 

@@ -456,6 +456,36 @@ static int write_fence(struct store *s, uint64_t tick)
 	return 0;
 }
 
+/* Makes ticks up to tick usable (tick < gen.fence_tick): STORE_OK, or
+ * STORE_PENDING while KV's fence must move first. */
+static enum store_status move_fence(struct store *s, uint64_t tick)
+{
+	if (tick >= s->fence && write_fence(s, tick) != 0)
+		return STORE_UNAVAILABLE;
+	if (!kv_required(s)) {
+		s->gen.fence_tick = s->fence;
+		return STORE_OK;
+	}
+	if (s->kv->fence > tick) {
+		s->gen.fence_tick = min_u64(s->kv->fence, s->fence);
+		return STORE_OK;
+	}
+	if (s->kv->fence_want < s->fence)
+		s->kv->fence_want = s->fence;
+	return STORE_PENDING;
+}
+
+/* Replicated: move KV's fence ahead before IDs reach it, so a steady
+ * stream of time-based IDs never waits for Consul. */
+static void fence_ahead(struct store *s, uint64_t last_tick)
+{
+	if (kv_required(s) && s->kv->fence_want <= s->kv->fence &&
+	    s->gen.fence_tick - last_tick <= s->fence_ahead_ticks &&
+	    (s->fence > last_tick + s->fence_ahead_ticks ||
+	     write_fence(s, last_tick) == 0))
+		s->kv->fence_want = s->fence;
+}
+
 enum store_status store_snowflake(struct store *s, uint64_t now_ms, int batch,
 				  enum sf_status *st, uint64_t *id, uint64_t *wait_ms)
 {
@@ -467,28 +497,41 @@ enum store_status store_snowflake(struct store *s, uint64_t now_ms, int batch,
 		uint64_t tick = sf_tick_of(&s->gen.layout, now_ms);
 		if (tick < s->gen.last_tick)
 			tick = s->gen.last_tick;
-		if (tick >= s->fence && write_fence(s, tick) != 0)
-			return STORE_UNAVAILABLE;
-		if (!kv_required(s)) {
-			s->gen.fence_tick = s->fence;
-			continue;
-		}
-		if (s->kv->fence > tick) {
-			s->gen.fence_tick = min_u64(s->kv->fence, s->fence);
-			continue;
-		}
-		if (s->kv->fence_want < s->fence)
-			s->kv->fence_want = s->fence;
-		return STORE_PENDING;
+		enum store_status rc = move_fence(s, tick);
+		if (rc != STORE_OK)
+			return rc;
 	}
-	/* Replicated: move KV's fence ahead before the generator reaches it,
-	 * so a steady stream of snowflakes never waits for Consul. */
-	if (*st == SF_OK && kv_required(s) && s->kv->fence_want <= s->kv->fence &&
-	    s->gen.fence_tick - s->gen.last_tick <= s->fence_ahead_ticks &&
-	    (s->fence > s->gen.last_tick + s->fence_ahead_ticks ||
-	     write_fence(s, s->gen.last_tick) == 0))
-		s->kv->fence_want = s->fence;
+	if (*st == SF_OK)
+		fence_ahead(s, s->gen.last_tick);
 	return STORE_OK;
+}
+
+/* The floor of time-sortable IDs after a fence: the first millisecond of
+ * its tick, as no ID came from a tick at or above it. */
+static uint64_t fence_floor_ms(const struct store *s, uint64_t fence)
+{
+	const struct sf_layout *l = &s->gen.layout;
+	return fence ? l->epoch_ms + fence * l->unit_ms : 0;
+}
+
+enum store_status store_tsid(struct store *s, enum tsid_kind k, uint64_t now_ms, const uint8_t *rnd,
+			     enum sf_status *st, uint8_t id[16], uint64_t *wait_ms)
+{
+	for (;;) {
+		struct tsid_gen next = s->tsid[k];
+		*st = tsid_next(&next, now_ms, rnd, id, wait_ms);
+		if (*st != SF_OK)
+			return STORE_OK;
+		uint64_t tick = sf_tick_of(&s->gen.layout, next.last_ms);
+		if (tick < s->gen.fence_tick) {
+			s->tsid[k] = next;
+			fence_ahead(s, tick);
+			return STORE_OK;
+		}
+		enum store_status rc = move_fence(s, tick);
+		if (rc != STORE_OK)
+			return rc;
+	}
 }
 
 int store_clock_behind(const struct store *s, uint64_t now_ms)
@@ -680,6 +723,8 @@ int store_open(struct store *s, const char *dir, uint64_t shard, uint64_t total,
 	s->fence = rp.fence;
 	sf_gen_init(&s->gen, layout, machine, rp.fence ? rp.fence - 1 : 0);
 	s->gen.fence_tick = dir ? rp.fence : UINT64_MAX;
+	tsid_gen_init(&s->tsid[TSID_UUID7], TSID_UUID7, fence_floor_ms(s, rp.fence));
+	tsid_gen_init(&s->tsid[TSID_ULID], TSID_ULID, fence_floor_ms(s, rp.fence));
 	/* About one second ahead: at most one fence write a second under load,
 	 * and a quick restart waits at most that long for the clock. */
 	s->fence_ahead_ticks = 1000 / layout->unit_ms ? 1000 / layout->unit_ms : 1;
@@ -717,6 +762,8 @@ int store_assign(struct store *s, uint64_t shard, const struct sf_layout *layout
 	uint64_t fence_tick = s->gen.fence_tick;
 	sf_gen_init(&s->gen, layout, machine, s->fence ? s->fence - 1 : 0);
 	s->gen.fence_tick = fence_tick;
+	for (int k = 0; k < 2; k++)
+		tsid_raise_floor(&s->tsid[k], fence_floor_ms(s, s->fence));
 	return 0;
 }
 
@@ -784,6 +831,8 @@ void store_merge_fence(struct store *s, uint64_t kv_fence)
 		s->gen.last_tick = kv_fence - 1;
 		s->gen.next_seq = UINT64_C(1) << s->gen.layout.seq_bits;
 	}
+	for (int k = 0; k < 2; k++)
+		tsid_raise_floor(&s->tsid[k], fence_floor_ms(s, kv_fence));
 	if (s->kv->fence_want < s->fence)
 		s->kv->fence_want = s->fence;
 	if (s->kv->required)

@@ -9,6 +9,7 @@
 #include "seq.h"
 #include "shard_kv.h"
 #include "snowflake.h"
+#include "tsid.h"
 
 struct entity {
 	struct entity *next;          /* hash chain */
@@ -75,6 +76,7 @@ struct store {
 	struct journal *journal;      /* NULL: memory only (unit tests) */
 	uint64_t shard, total;
 	struct sf_gen gen;
+	struct tsid_gen tsid[2];      /* uuid7, ulid: one each per instance, under gen's fence */
 	uint64_t fence;               /* snowflake fence in the journal (0: none) */
 	uint64_t fence_ahead_ticks;   /* how far ahead of use the snowflake fence is written */
 	char identity[SHARD_KV_IDENTITY_MAX];
@@ -127,6 +129,12 @@ enum store_status store_delete(struct store *s, const char *name, size_t len);
  * first; otherwise *st tells the generator's answer. */
 enum store_status store_snowflake(struct store *s, uint64_t now_ms, int batch,
 				  enum sf_status *st, uint64_t *id, uint64_t *wait_ms);
+/* Next UUIDv7 or ULID (tsid_next, random bytes rnd[TSID_RANDOM]) under the
+ * snowflake fence: the fence is moved first when the ID's millisecond lies
+ * in a tick at or above it, so a restart (whose floor is the fence)
+ * continues above every ID issued. Statuses as store_snowflake. */
+enum store_status store_tsid(struct store *s, enum tsid_kind k, uint64_t now_ms, const uint8_t *rnd,
+			     enum sf_status *st, uint8_t id[16], uint64_t *wait_ms);
 /* 1 when now_ms lies before the tick of the last snowflake issued (the
  * clock stepped back), as opposed to a tick's sequence space running out. */
 int store_clock_behind(const struct store *s, uint64_t now_ms);

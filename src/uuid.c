@@ -19,9 +19,9 @@ size_t uuid_from_bytes(const uint8_t *rnd, size_t rnd_len, char *out, size_t n)
 	return w;
 }
 
-/* Fills buf completely from getrandom(2), retrying on EINTR and short reads
- * (requests above 256 bytes may be cut short by a signal). */
-static int fill_random(uint8_t *buf, size_t len)
+/* Retries on EINTR and short reads (requests above 256 bytes may be cut
+ * short by a signal). */
+int uuid_random(uint8_t *buf, size_t len)
 {
 	while (len > 0) {
 		ssize_t got = getrandom(buf, len, 0);
@@ -48,7 +48,7 @@ int uuid_generate(char *out, size_t n)
 		want += want / 16 + 4;
 		if (want > sizeof buf)
 			want = sizeof buf;
-		if (fill_random(buf, want) < 0)
+		if (uuid_random(buf, want) < 0)
 			return -1;
 		done += uuid_from_bytes(buf, want, out + done, n - done);
 	}

@@ -12,5 +12,7 @@ size_t uuid_from_bytes(const uint8_t *rnd, size_t rnd_len, char *out, size_t n);
  * cheapest: bytes are drawn in chunks of up to 512). No NUL is written.
  * 0 ok, -1 on failure (errno from getrandom). */
 int uuid_generate(char *out, size_t n);
+/* Fills buf[0..len) from getrandom(2). 0 ok, -1 on failure. */
+int uuid_random(uint8_t *buf, size_t len);
 
 #endif

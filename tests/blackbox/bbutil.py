@@ -34,7 +34,7 @@ CONFIG_VARS = (
 
 INT_MAX = 2**31 - 1
 LONG_MAX = 2**63 - 1
-TYPES = ["int", "long", "snowflake", "uuid8", "uuid12", "uuid16", "uuid22"]
+TYPES = ["int", "long", "snowflake", "uuid8", "uuid12", "uuid16", "uuid22", "uuid7", "ulid"]
 UUID_RE = re.compile(r"^[A-Za-z0-9]+$")
 ISO_MS_RE = re.compile(r"^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}\.\d{3}Z$")
 

@@ -50,6 +50,7 @@ ROUTES = {
     "/api/reset/{entity}": {"put"},
     "/api/entity/{entity}": {"delete"},
     "/api/parse-snowflake/{id}": {"get", "head"},
+    "/api/compose-snowflake": {"get", "head"},
     "/metrics": {"get", "head"},
 }
 HTTP_METHODS = {"get", "head", "post", "put", "delete", "patch", "options", "trace"}
@@ -103,7 +104,7 @@ print(json.dumps({"doc": d, "unresolved": bad}))
 def csrv(module_servers, doc):
     # The twitter layout (4,096,000 IDs/s) keeps 10,000-ID snowflake batches quick.
     s = module_servers(env={"SNOWFLAKE_LAYOUT": "twitter"})
-    for t in ("int", "long", "snowflake", "uuid8", "uuid12", "uuid16", "uuid22"):
+    for t in ("int", "long", "snowflake", "uuid8", "uuid12", "uuid16", "uuid22", "uuid7", "ulid"):
         ok(s.next_id(f"seed-{t}", t))      # seed-int, seed-long, ...: the doc's examples
     ok(s.init("seed-init", "long", start="1000"), 201)
     return s

@@ -44,7 +44,7 @@ def test_json_is_compact(srv, path):
     assert not re.search(r"\s", outside_strings), text
 
 
-def test_types_lists_exactly_the_seven_types(srv):
+def test_types_lists_exactly_the_types(srv):
     body = ok(srv.get("/api/types"))
     assert body["availableTypes"] == TYPES
     assert set(body["description"]) == set(TYPES)

@@ -132,7 +132,7 @@ static void test_ids(void)
 		    "\"message\":\"entity 'order' is bound to type int, not long\"}");
 	serve(req("GET", "/api/next-id/order?dataType=float", NULL));
 	expect_json("400 Bad Request", "{\"error\":\"Invalid data type\",\"message\":"
-		    "\"dataType must be one of int, long, snowflake, uuid8, uuid12, uuid16, uuid22\"}");
+		    "\"dataType must be one of int, long, snowflake, uuid8, uuid12, uuid16, uuid22, uuid7, ulid\"}");
 
 	serve(req("GET", "/api/next-batch/b?batchSize=3&dataType=long", NULL));
 	expect_json("200 OK", "{\"entityName\":\"b\",\"dataType\":\"long\",\"shard\":2,\"batchSize\":3,"
@@ -382,7 +382,7 @@ static void test_snowflake(void)
 	expect_json("200 OK", want);
 	serve(req("GET", "/api/parse-snowflake/12x", NULL));
 	expect_json("400 Bad Request", "{\"error\":\"Invalid snowflake\","
-		    "\"message\":\"id must be a decimal integer in 0..9223372036854775807\"}");
+		    "\"message\":\"id must be a decimal integer in 0..9223372036854775807, or its 11-character base62 form\"}");
 
 	serve(req("GET", "/api/next-batch/sf?batchSize=2", NULL));
 	CHECK(strncmp(body_of(), "{\"entityName\":\"sf\",\"dataType\":\"snowflake\",\"shard\":2,\"batchSize\":2,"

@@ -56,9 +56,43 @@ static void test_iso8601(void)
 	CHECK(strcmp(out, "2000-02-29T00:00:00.001Z") == 0);
 }
 
+/* The parser is the formatter's inverse, every day from 1970 to 2400 and at
+ * second and millisecond edges; malformed and impossible dates fail. */
+static void test_parse_iso8601(void)
+{
+	char out[32];
+	uint64_t ms;
+	int ok = 1;
+	for (uint64_t day = 0; day < 157000; day++) {
+		uint64_t t = day * 86400000 + (day * 7919 % 86400000);
+		clock_iso8601(t, out);
+		ok &= clock_parse_iso8601(out, strlen(out), &ms) == 0 && ms == t;
+		clock_iso8601_prec(t, 0, out);
+		ok &= clock_parse_iso8601(out, strlen(out), &ms) == 0 && ms == t / 1000 * 1000;
+	}
+	CHECK(ok);
+	CHECK(clock_parse_iso8601("2022-01-01T00:00:00Z", 20, &ms) == 0 && ms == 1640995200000ull);
+	CHECK(clock_parse_iso8601("2022-01-01T00:00:00.5Z", 22, &ms) == 0 && ms == 1640995200500ull);
+	CHECK(clock_parse_iso8601("2024-02-29T23:59:59.999Z", 24, &ms) == 0 && ms == 1709251199999ull);
+	static const char *const bad[] = {
+		"2023-02-29T00:00:00Z", "2022-13-01T00:00:00Z", "2022-00-01T00:00:00Z",
+		"2022-04-31T00:00:00Z", "2022-01-01T24:00:00Z", "2022-01-01T00:60:00Z",
+		"2022-01-01T00:00:60Z", "2022-01-01T00:00:00", "2022-01-01 00:00:00Z",
+		"2022-01-01T00:00:00.Z", "2022-01-01T00:00:00.1234Z", "1969-12-31T23:59:59Z",
+		"2022-1-01T00:00:00Z", "+022-01-01T00:00:00Z", "2022-01-01T00:00:0aZ", "",
+	};
+	for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++) {
+		int rc = clock_parse_iso8601(bad[i], strlen(bad[i]), &ms);
+		CHECK(rc == -1);
+		if (rc != -1)
+			fprintf(stderr, "  accepted \"%s\"\n", bad[i]);
+	}
+}
+
 int main(void)
 {
 	test_http_date();
+	test_parse_iso8601();
 	test_iso8601();
 	return check_summary("clock");
 }

@@ -14,13 +14,16 @@ static u128 value128(const struct seq_shape *s, uint64_t i)
 
 static void test_idtype(void)
 {
-	static const char *names[] = { "int", "long", "snowflake", "uuid8", "uuid12", "uuid16", "uuid22" };
+	static const char *names[] = { "int", "long", "snowflake", "uuid8", "uuid12", "uuid16", "uuid22", "uuid7", "ulid" };
 	enum id_type t;
 
 	for (int i = 0; i < TYPE_COUNT; i++) {
 		CHECK(id_type_parse(names[i], strlen(names[i]), &t) == 0 && t == (enum id_type)i);
 		CHECK(strcmp(id_type_name((enum id_type)i), names[i]) == 0);
 	}
+	CHECK(id_type_tsid(TYPE_UUID7) == 0 && id_type_tsid(TYPE_ULID) == 1);
+	CHECK(id_type_tsid(TYPE_SNOWFLAKE) == -1 && id_type_tsid(TYPE_UUID22) == -1);
+	CHECK(id_type_uuid_len(TYPE_UUID7) == 0 && id_type_uuid_len(TYPE_ULID) == 0);
 	CHECK(id_type_parse("Int", 3, &t) == -1);
 	CHECK(id_type_parse("LONG", 4, &t) == -1);
 	CHECK(id_type_parse("uuid", 4, &t) == -1);

@@ -119,19 +119,23 @@ static void test_put_entity(void)
 	put(&b, "s", TYPE_SNOWFLAKE, 0, 0, 0);
 	put(&b, "u", TYPE_UUID22, 3, 3, 1);
 	CHECK_STR(b.data, b.len, "s snowflake 0 0\nu uuid22 3 3 deleted\n");
+	b.len = 0;
+	put(&b, "v", TYPE_UUID7, 0, 0, 0);
+	put(&b, "w", TYPE_ULID, 0, 0, 1);
+	CHECK_STR(b.data, b.len, "v uuid7 0 0\nw ulid 0 0 deleted\n");
 	buf_free(&b);
 }
 
 static void test_bucket_round_trip(void)
 {
 	static const enum id_type types[] = { TYPE_INT, TYPE_LONG, TYPE_SNOWFLAKE, TYPE_UUID8,
-					      TYPE_UUID12, TYPE_UUID16, TYPE_UUID22 };
+					      TYPE_UUID12, TYPE_UUID16, TYPE_UUID22, TYPE_UUID7, TYPE_ULID };
 	char longname[ENTITY_NAME_MAX + 1];
 	memset(longname, 'N', ENTITY_NAME_MAX);
 	longname[ENTITY_NAME_MAX] = '\0';
 	struct buf b;
 	buf_init(&b);
-	for (unsigned i = 0; i < 7; i++) {
+	for (unsigned i = 0; i < 9; i++) {
 		char name[16];
 		snprintf(name, sizeof name, "e%u", i);
 		put(&b, name, types[i], i, i * 1000 + i, (int)(i & 1));
@@ -139,8 +143,8 @@ static void test_bucket_round_trip(void)
 	put(&b, longname, TYPE_LONG, UINT64_MAX, UINT64_MAX, 0);
 	struct collect c;
 	CHECK_EQ_U64(parse_bucket_edge(b.data, b.len, &c), 0);
-	CHECK_EQ_U64(c.n, 8);
-	for (unsigned i = 0; i < 7 && i < c.n; i++) {
+	CHECK_EQ_U64(c.n, 10);
+	for (unsigned i = 0; i < 9 && i < c.n; i++) {
 		char name[16];
 		int nl = snprintf(name, sizeof name, "e%u", i);
 		CHECK_STR(c.e[i].name, c.e[i].name_len, name);
@@ -151,10 +155,10 @@ static void test_bucket_round_trip(void)
 		CHECK_EQ_U64(c.e[i].mark_i, i * 1000 + i);
 		CHECK_EQ_U64(c.e[i].deleted, i & 1);
 	}
-	if (c.n == 8) {
-		CHECK_STR(c.e[7].name, c.e[7].name_len, longname);
-		CHECK_EQ_U64(c.e[7].start_i, UINT64_MAX);
-		CHECK_EQ_U64(c.e[7].mark_i, UINT64_MAX);
+	if (c.n == 10) {
+		CHECK_STR(c.e[9].name, c.e[9].name_len, longname);
+		CHECK_EQ_U64(c.e[9].start_i, UINT64_MAX);
+		CHECK_EQ_U64(c.e[9].mark_i, UINT64_MAX);
 	}
 
 	/* The callback's non-zero answer stops the walk and is returned. */
@@ -181,7 +185,7 @@ static void test_bucket_round_trip(void)
 		if (k < b.len && b.data[k] == '\n')
 			lines++;
 	}
-	CHECK_EQ_U64(lines, 8);
+	CHECK_EQ_U64(lines, 10);
 	buf_free(&b);
 }
 

@@ -325,6 +325,38 @@ static void in_dir(const char *name, void (*test)(const char *dir))
 	test(dir);
 }
 
+/* uuid7/ulid bindings survive a restart, and IDs continue above the last
+ * one issued, even on a clock that went back, because their floor after a
+ * restart is the snowflake fence. */
+static void test_tsid_restart_floor(const char *dir)
+{
+	struct store s;
+	open_store(&s, dir);
+	make(&s, "u7", TYPE_UUID7);
+	make(&s, "ul", TYPE_ULID);
+	uint8_t rnd[TSID_RANDOM], id[16], last[2][16];
+	enum sf_status st;
+	uint64_t wait = 0, now = layout.epoch_ms + 86400000;
+	memset(rnd, 0xff, sizeof rnd);
+	for (int k = 0; k < 2; k++) {
+		CHECK(store_tsid(&s, (enum tsid_kind)k, now, rnd, &st, last[k], &wait) == STORE_OK);
+		CHECK(st == SF_OK);
+	}
+	CHECK(s.fence > sf_tick_of(&layout, now));
+	reopen(&s, dir);
+	CHECK(store_find(&s, "u7", 2) && store_find(&s, "u7", 2)->type == TYPE_UUID7);
+	CHECK(store_find(&s, "ul", 2) && store_find(&s, "ul", 2)->type == TYPE_ULID);
+	memset(rnd, 0, sizeof rnd);
+	for (int k = 0; k < 2; k++) {
+		/* The clock went back 5 s: wait for the floor, then continue above. */
+		CHECK(store_tsid(&s, (enum tsid_kind)k, now - 5000, rnd, &st, id, &wait) == STORE_OK);
+		CHECK(st == SF_WAIT && wait > 5000);
+		CHECK(store_tsid(&s, (enum tsid_kind)k, now - 5000 + wait, rnd, &st, id, &wait) == STORE_OK);
+		CHECK(st == SF_OK && memcmp(last[k], id, 16) < 0);
+	}
+	store_close(&s);
+}
+
 int main(void)
 {
 	check_mkdtemp(base, sizeof base, "test_store");
@@ -343,6 +375,7 @@ int main(void)
 	in_dir("compact-on-write", test_compaction_by_a_reservation_keeps_it);
 	in_dir("torn", test_bind_alone_over_tombstone_starts_at_floor);
 	in_dir("random", test_random_ops_never_repeat);
+	in_dir("tsid", test_tsid_restart_floor);
 	check_rmtree(base);
 	return check_summary("store");
 }
