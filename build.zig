@@ -14,7 +14,7 @@ const sources = [_]struct { []const u8, Heat }{
     .{ "api_admin.c", .cold },
     .{ "api_ctx.c", .hot },
     .{ "api_ids.c", .hot },
-    .{ "api_info.c", .hot },
+    .{ "api_info.c", .cold },
     .{ "auth.c", .cold },
     .{ "buf.c", .hot },
     .{ "clock.c", .hot },
