@@ -197,6 +197,11 @@ int api_parse_snowflake(struct api_ctx *x)
 int api_metrics(struct api_ctx *x)
 {
 	x->body->len = 0;
-	metrics_render(x->body, store_fsyncs(x->store), store_journal_bytes(x->store), x->store->count);
+	struct metrics_extra e = {
+		.fsyncs = store_fsyncs(x->store), .journal_bytes = store_journal_bytes(x->store),
+		.entities = x->store->count,
+	};
+	procstat_read(&e.proc, "/proc");
+	metrics_render(x->body, &e);
 	return 200;
 }

@@ -1,5 +1,8 @@
 #include "metrics.h"
 
+#include "procstat.h"
+#include "version.h"
+
 struct metrics metrics;
 
 void metrics_request(enum route_id r, int status)
@@ -31,8 +34,45 @@ static void sample(struct buf *b, const char *name, const char *type, const char
 	buf_putc(b, '\n');
 }
 
-void metrics_render(struct buf *b, uint64_t fsyncs, uint64_t journal_bytes, uint64_t entities)
+/* ms as decimal seconds with three places. */
+static void seconds(struct buf *b, uint64_t ms)
 {
+	char frac[4] = { (char)('0' + ms / 100 % 10), (char)('0' + ms / 10 % 10), (char)('0' + ms % 10), 0 };
+	buf_u64(b, ms / 1000);
+	buf_putc(b, '.');
+	buf_puts(b, frac);
+	buf_putc(b, '\n');
+}
+
+/* The process_* families client libraries export, each only when it could
+ * be read: absent, not zero, without /proc. */
+static void process(struct buf *b, const struct procstat *p)
+{
+	if (p->have & PROC_START) {
+		help(b, "process_start_time_seconds", "gauge", "Start time of the process since the Unix epoch.");
+		buf_puts(b, "process_start_time_seconds ");
+		seconds(b, p->start_ms);
+	}
+	if (p->have & PROC_CPU) {
+		help(b, "process_cpu_seconds_total", "counter", "User and system CPU time spent.");
+		buf_puts(b, "process_cpu_seconds_total ");
+		seconds(b, p->cpu_ms);
+	}
+	if (p->have & PROC_MEMORY) {
+		sample(b, "process_resident_memory_bytes", "gauge", "Resident memory size.", p->rss_bytes);
+		sample(b, "process_virtual_memory_bytes", "gauge", "Virtual memory size.", p->vm_bytes);
+	}
+	if (p->have & PROC_FDS)
+		sample(b, "process_open_fds", "gauge", "Open file descriptors.", p->open_fds);
+	if ((p->have & PROC_MAX_FDS) && p->max_fds)
+		sample(b, "process_max_fds", "gauge", "Limit on open file descriptors.", p->max_fds);
+}
+
+void metrics_render(struct buf *b, const struct metrics_extra *e)
+{
+	uint64_t fsyncs = e->fsyncs, journal_bytes = e->journal_bytes, entities = e->entities;
+	help(b, "shardid_build_info", "gauge", "Always 1; the labels name the build.");
+	buf_puts(b, "shardid_build_info{version=\"" SHARDID_VERSION "\",commit=\"" SHARDID_COMMIT "\"} 1\n");
 	help(b, "shardid_requests_total", "counter", "HTTP requests by route and status.");
 	for (int r = 0; r < ROUTE_COUNT; r++) {
 		for (int i = 0; i < METRICS_STATUS_SLOTS; i++) {
@@ -95,4 +135,5 @@ void metrics_render(struct buf *b, uint64_t fsyncs, uint64_t journal_bytes, uint
 	};
 	for (size_t f = 0; f < sizeof families / sizeof families[0]; f++)
 		sample(b, families[f].name, families[f].type, families[f].help, families[f].value);
+	process(b, &e->proc);
 }

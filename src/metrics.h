@@ -5,6 +5,7 @@
 #include "idtype.h"
 #include "http_status.h"
 #include "json.h"
+#include "procstat.h"
 #include "route.h"
 
 /* One row per status of http_status.c, and one for any other code. */
@@ -26,7 +27,12 @@ struct metrics {
 extern struct metrics metrics;
 
 void metrics_request(enum route_id r, int status);
-/* fsyncs come from the journal, which counts them itself. */
-void metrics_render(struct buf *out, uint64_t fsyncs, uint64_t journal_bytes, uint64_t entities);
+/* What the scrape reads from elsewhere: fsyncs from the journal, which
+ * counts them itself, and the process's figures from /proc. */
+struct metrics_extra {
+	uint64_t fsyncs, journal_bytes, entities;
+	struct procstat proc;
+};
+void metrics_render(struct buf *out, const struct metrics_extra *e);
 
 #endif

@@ -1,9 +1,12 @@
 """GET /metrics: Prometheus text exposition format 0.0.4."""
+import os
 import re
+import shutil
+import time
 
 import pytest
 
-from bbutil import ok
+from bbutil import BIN, ok, uniq
 
 NAME = r"[a-zA-Z_:][a-zA-Z0-9_:]*"
 LABEL = r'[a-zA-Z_][a-zA-Z0-9_]*="(?:[^"\\\n]|\\[\\"n])*"'
@@ -156,3 +159,53 @@ def test_reservations_and_fsyncs_grow_with_new_sequences(msrv):
         msrv.take(f"fresh-seq-{i}", "int")
     assert fam("reserv") >= r0 + 3
     assert fam("fsync") > f0
+
+
+def test_build_info(msrv):
+    smp = samples(scrape(msrv).body.decode())
+    info = [(ls, v) for (n, ls), v in smp.items() if n == "shardid_build_info"]
+    assert len(info) == 1, info
+    labels, value = info[0]
+    assert value == 1
+    assert {k for k, _ in labels} == {"version", "commit"}
+    assert all(v for _, v in labels), labels
+
+
+PROCESS_FAMILIES = {
+    "process_start_time_seconds": "gauge", "process_cpu_seconds_total": "counter",
+    "process_resident_memory_bytes": "gauge", "process_virtual_memory_bytes": "gauge",
+    "process_open_fds": "gauge", "process_max_fds": "gauge",
+}
+
+
+def test_process_metrics_from_proc(msrv):
+    text = scrape(msrv).body.decode()
+    typed = dict(m.groups() for m in map(TYPE_RE.match, text.splitlines()) if m)
+    for name, kind in PROCESS_FAMILIES.items():
+        assert typed.get(name) == kind, (name, typed.get(name))
+    smp = samples(text)
+    v = {name: smp[(name, frozenset())] for name in PROCESS_FAMILIES}
+    assert abs(v["process_start_time_seconds"] - time.time()) < 600, v
+    assert 0 <= v["process_cpu_seconds_total"] < 600
+    assert 0 < v["process_resident_memory_bytes"] <= v["process_virtual_memory_bytes"]
+    # The listener, the journal and the scrape's own connection at least.
+    assert 3 <= v["process_open_fds"] <= v["process_max_fds"]
+    for _ in range(3):
+        msrv.get("/health")
+    assert samples(scrape(msrv).body.decode())[("process_open_fds", frozenset())] < v["process_open_fds"] + 8
+
+
+def test_process_metrics_absent_without_proc(servers, tmp_path):
+    """In an empty chroot (no /proc) the process families are left out, not zero."""
+    if os.geteuid() != 0 or not shutil.which("chroot"):
+        pytest.skip("needs root and chroot(8) for an empty root directory")
+    root = tmp_path / "root"
+    root.mkdir()
+    shutil.copy(BIN, root / "shardid")
+    s = servers(env={"DATA_DIR": "/data"}, args=[str(root), "/shardid"], start=False)
+    s.binary = shutil.which("chroot")  # which execs the binary: the pid is shardid's
+    s.start()
+    text = scrape(s).body.decode()
+    assert "process_" not in text, [l for l in text.splitlines() if "process_" in l]
+    assert "shardid_build_info{" in text
+    assert ok(s.next_id(uniq("chroot"), "long"))

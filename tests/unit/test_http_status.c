@@ -232,7 +232,8 @@ static void test_metrics(void)
 	/* The rendering labels the slots with their codes, and "other". */
 	struct buf out;
 	buf_init(&out);
-	metrics_render(&out, 0, 0, 0);
+	struct metrics_extra none = { 0 };
+	metrics_render(&out, &none);
 	CHECK(!out.failed);
 	char *text = strndup(out.data, out.len);
 	CHECK(strstr(text, "shardid_requests_total{route=\"/api/list\",status=\"200\"} 3\n") != NULL);
