@@ -5,6 +5,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/auxv.h>
 #include <unistd.h>
 
 /* Reads a whole small file into out (NUL-terminated); -1 when it cannot. */
@@ -111,9 +112,10 @@ void procstat_read(struct procstat *p, const char *root)
 {
 	char text[2048];
 	memset(p, 0, sizeof *p);
-	long tick = sysconf(_SC_CLK_TCK), page = sysconf(_SC_PAGESIZE);
-	if (slurp(root, "self/stat", text, sizeof text) == 0 && tick > 0 && page > 0)
-		procstat_parse_stat(p, text, (uint64_t)tick, (uint64_t)page, boot_time(root));
+	/* From the auxiliary vector: sysconf would pull in its whole table. */
+	unsigned long tick = getauxval(AT_CLKTCK), page = getauxval(AT_PAGESZ);
+	if (slurp(root, "self/stat", text, sizeof text) == 0 && tick && page)
+		procstat_parse_stat(p, text, tick, page, boot_time(root));
 	if (slurp(root, "self/limits", text, sizeof text) == 0)
 		procstat_parse_limits(p, text);
 	char path[256];
