@@ -11,6 +11,42 @@ void metrics_request(enum route_id r, int status)
 	metrics.requests[r][slot < 0 ? HTTP_STATUS_COUNT : slot]++;
 }
 
+/* Upper bounds of the duration buckets, in ns and as rendered. */
+static const struct { uint64_t ns; const char *le; } bounds[METRICS_DURATION_BUCKETS] = {
+	{ 25000, "0.000025" }, { 50000, "0.00005" }, { 100000, "0.0001" }, { 250000, "0.00025" },
+	{ 500000, "0.0005" }, { 1000000, "0.001" }, { 2500000, "0.0025" }, { 5000000, "0.005" },
+	{ 10000000, "0.01" }, { 25000000, "0.025" }, { 50000000, "0.05" }, { 100000000, "0.1" },
+	{ 250000000, "0.25" }, { 500000000, "0.5" }, { 1000000000, "1" },
+};
+
+static int bucket(uint64_t ns)
+{
+	int i = 0;
+	while (i < METRICS_DURATION_BUCKETS && ns > bounds[i].ns)
+		i++;
+	return i;
+}
+
+void metrics_duration_observe(enum route_id r, uint64_t ns)
+{
+	metrics.duration[r][bucket(ns)]++;
+	metrics.duration_sum_ns[r] += ns;
+}
+
+void metrics_duration_flush(uint64_t end_ns)
+{
+	uint64_t ns = end_ns > metrics.duration_pending_ns ? end_ns - metrics.duration_pending_ns : 0;
+	int b = bucket(ns);
+	for (uint64_t m = metrics.duration_pending_routes; m; m &= m - 1) {
+		int r = __builtin_ctzll(m);
+		uint32_t n = metrics.duration_pending[r];
+		metrics.duration[r][b] += n;
+		metrics.duration_sum_ns[r] += ns * n;
+		metrics.duration_pending[r] = 0;
+	}
+	metrics.duration_pending_routes = 0;
+}
+
 static void help(struct buf *b, const char *name, const char *type, const char *text)
 {
 	buf_puts(b, "# HELP ");
@@ -34,14 +70,65 @@ static void sample(struct buf *b, const char *name, const char *type, const char
 	buf_putc(b, '\n');
 }
 
-/* ms as decimal seconds with three places. */
+/* v / 10^places in decimal, and the line's end. */
+static void decimal(struct buf *b, uint64_t v, int places)
+{
+	char frac[10];
+	uint64_t unit = 1;
+	for (int i = places - 1; i >= 0; i--, unit *= 10)
+		frac[i] = (char)('0' + v / unit % 10);
+	buf_u64(b, v / unit);
+	buf_putc(b, '.');
+	buf_append(b, frac, (size_t)places);
+	buf_putc(b, '\n');
+}
+
 static void seconds(struct buf *b, uint64_t ms)
 {
-	char frac[4] = { (char)('0' + ms / 100 % 10), (char)('0' + ms / 10 % 10), (char)('0' + ms % 10), 0 };
-	buf_u64(b, ms / 1000);
-	buf_putc(b, '.');
-	buf_puts(b, frac);
-	buf_putc(b, '\n');
+	decimal(b, ms, 3);
+}
+
+static void route_label(struct buf *b, const char *family, int r)
+{
+	buf_puts(b, family);
+	buf_puts(b, "{route=\"");
+	buf_puts(b, route_name((enum route_id)r));
+	buf_putc(b, '"');
+}
+
+/* Cumulative buckets, _sum and _count for each route that was timed. */
+static void durations(struct buf *b)
+{
+	help(b, "shardid_request_duration_seconds", "histogram",
+	     "Time from reading a request to queueing its response, by route.");
+	for (int r = 0; r < ROUTE_COUNT; r++) {
+		uint64_t n = 0;
+		for (int i = 0; i <= METRICS_DURATION_BUCKETS; i++)
+			n += metrics.duration[r][i];
+		if (!n)
+			continue;
+		uint64_t below = 0;
+		for (int i = 0; i <= METRICS_DURATION_BUCKETS; i++) {
+			below += metrics.duration[r][i];
+			route_label(b, "shardid_request_duration_seconds_bucket", r);
+			buf_puts(b, ",le=\"");
+			buf_puts(b, i < METRICS_DURATION_BUCKETS ? bounds[i].le : "+Inf");
+			buf_puts(b, "\"} ");
+			buf_u64(b, below);
+			buf_putc(b, '\n');
+		}
+		route_label(b, "shardid_request_duration_seconds_sum", r);
+		buf_puts(b, "} ");
+		decimal(b, metrics.duration_sum_ns[r], 9);
+		route_label(b, "shardid_request_duration_seconds_count", r);
+		buf_puts(b, "} ");
+		buf_u64(b, n);
+		buf_putc(b, '\n');
+	}
+	help(b, "shardid_snowflake_clock_wait_seconds_total", "counter",
+	     "Time snowflake requests spent waiting for the clock (behind, or a tick used up).");
+	buf_puts(b, "shardid_snowflake_clock_wait_seconds_total ");
+	decimal(b, metrics.clock_wait_ns, 9);
 }
 
 /* The process_* families client libraries export, each only when it could
@@ -135,5 +222,6 @@ void metrics_render(struct buf *b, const struct metrics_extra *e)
 	};
 	for (size_t f = 0; f < sizeof families / sizeof families[0]; f++)
 		sample(b, families[f].name, families[f].type, families[f].help, families[f].value);
+	durations(b);
 	process(b, &e->proc);
 }

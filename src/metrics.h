@@ -10,6 +10,9 @@
 
 /* One row per status of http_status.c, and one for any other code. */
 #define METRICS_STATUS_SLOTS (HTTP_STATUS_COUNT + 1)
+/* Request duration buckets, 25 us to 1 s (metrics.c's table), and +Inf. */
+#define METRICS_DURATION_BUCKETS 15
+_Static_assert(ROUTE_COUNT <= 64, "duration_pending_routes is a 64-bit mask of routes");
 
 struct metrics {
 	uint64_t requests[ROUTE_COUNT][METRICS_STATUS_SLOTS];
@@ -23,10 +26,35 @@ struct metrics {
 	uint64_t kv_waits;             /* requests that waited for a KV commit */
 	int consul_registered;         /* 0/1 gauge */
 	int shard_lock_held;           /* 0/1 gauge; 1 when Consul is off */
+	uint64_t clock_wait_ns;        /* time snowflake requests spent waiting for the clock */
+	/* Request durations by route: a fixed histogram (non-cumulative here)
+	 * and the sum. Requests read and answered in the same loop iteration
+	 * wait in duration_pending until it ends (metrics_duration_flush). */
+	uint64_t duration[ROUTE_COUNT][METRICS_DURATION_BUCKETS + 1];
+	uint64_t duration_sum_ns[ROUTE_COUNT];
+	uint32_t duration_pending[ROUTE_COUNT];
+	uint64_t duration_pending_routes;   /* bit r: duration_pending[r] != 0 */
+	uint64_t duration_pending_ns;       /* the iteration's clock reading they were read at */
 };
 extern struct metrics metrics;
 
 void metrics_request(enum route_id r, int status);
+void metrics_duration_observe(enum route_id r, uint64_t ns);
+/* A request of route r answered in the loop iteration whose clock reading
+ * is iter_ns, read at start_ns. Read in this same iteration, it is timed
+ * when the iteration ends, together with the others, by one clock read
+ * (the server calls metrics_duration_flush): no clock read per request. */
+static inline void metrics_duration(enum route_id r, uint64_t start_ns, uint64_t iter_ns)
+{
+	if (start_ns != iter_ns) {
+		metrics_duration_observe(r, iter_ns - start_ns);
+		return;
+	}
+	metrics.duration_pending[r]++;
+	metrics.duration_pending_routes |= 1ull << r;
+	metrics.duration_pending_ns = iter_ns;
+}
+void metrics_duration_flush(uint64_t end_ns);
 /* What the scrape reads from elsewhere: fsyncs from the journal, which
  * counts them itself, and the process's figures from /proc. */
 struct metrics_extra {

@@ -209,3 +209,61 @@ def test_process_metrics_absent_without_proc(servers, tmp_path):
     assert "process_" not in text, [l for l in text.splitlines() if "process_" in l]
     assert "shardid_build_info{" in text
     assert ok(s.next_id(uniq("chroot"), "long"))
+
+
+def histogram(smp, name, route):
+    """{le: cumulative count}, sum, count of one route's series."""
+    buckets = {}
+    for (n, ls), v in smp.items():
+        d = dict(ls)
+        if n == name + "_bucket" and d.get("route") == route:
+            buckets[d["le"]] = v
+    return (buckets, smp.get((name + "_sum", frozenset({("route", route)}))),
+            smp.get((name + "_count", frozenset({("route", route)}))))
+
+
+def test_request_duration_histogram(servers):
+    s = servers()
+    for i in range(20):
+        ok(s.next_id(f"h{i % 3}", "long"))
+    s.get("/health")
+    text = scrape(s).body.decode()
+    assert "# TYPE shardid_request_duration_seconds histogram" in text
+    smp = samples(text)
+    buckets, total_s, count = histogram(smp, "shardid_request_duration_seconds", "/api/next-id")
+    les = [float(le) for le in buckets]
+    assert les == sorted(les) and les[0] == 0.000025 and les[-2] == 1 and les[-1] == float("inf"), les
+    values = list(buckets.values())
+    assert values == sorted(values), "buckets must be cumulative"
+    assert count == buckets["+Inf"] == 20
+    assert count == total(smp, "shardid_requests_total", route="/api/next-id")
+    assert 0 < total_s < 20 * 5, total_s
+    # This scrape is answered after the histogram is rendered: it is not in it yet.
+    _, _, metrics_count = histogram(smp, "shardid_request_duration_seconds", "/metrics")
+    assert metrics_count is None
+    assert histogram(samples(scrape(s).body.decode()), "shardid_request_duration_seconds", "/metrics")[2] == 1
+    assert ("shardid_snowflake_clock_wait_seconds_total", frozenset()) in smp
+
+
+def test_parked_request_duration_includes_the_wait(servers, tmp_path):
+    """A snowflake request parked behind the clock is timed from when it was read."""
+    from bbutil import ASAN_BIN, set_clock_offset
+    if not os.access(ASAN_BIN, os.X_OK):
+        pytest.skip("needs the test build (make build/shardid-asan)")
+    offset = tmp_path / "offset"
+    set_clock_offset(offset, 0)
+    s = servers(env={"SHARDID_TEST_CLOCK_OFFSET_FILE": str(offset), "SNOWFLAKE_LAYOUT": "twitter"},
+                start=False)
+    s.binary = ASAN_BIN
+    s.start()
+    ok(s.next_id("sf", "snowflake"))
+    # 150 ms backwards: the batch uses up the last tick's sequence, then waits
+    # for the clock to pass it.
+    set_clock_offset(offset, -150)
+    assert len(ok(s.batch("sf", 5000, "snowflake"))["values"]) == 5000
+    smp = samples(scrape(s).body.decode())
+    buckets, total_s, count = histogram(smp, "shardid_request_duration_seconds", "/api/next-batch")
+    assert count == 1
+    assert buckets["0.1"] == 0 and buckets["1"] == 1, buckets
+    assert 0.1 <= total_s < 1
+    assert 0.1 <= smp[("shardid_snowflake_clock_wait_seconds_total", frozenset())] <= total_s
