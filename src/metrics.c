@@ -222,6 +222,12 @@ void metrics_render(struct buf *b, const struct metrics_extra *e)
 	};
 	for (size_t f = 0; f < sizeof families / sizeof families[0]; f++)
 		sample(b, families[f].name, families[f].type, families[f].help, families[f].value);
+	help(b, "shardid_sequence_max_used_ratio", "gauge",
+	     "Fraction of its range the sequence entity closest to running out has handed out.");
+	buf_puts(b, "shardid_sequence_max_used_ratio ");
+	decimal(b, e->seq_used_max_ppm, 6);
+	sample(b, "shardid_snowflake_time_left_seconds", "gauge",
+	       "Seconds until the snowflake layout's time field runs out.", e->layout_left_s);
 	durations(b);
 	process(b, &e->proc);
 }

@@ -59,6 +59,8 @@ void metrics_duration_flush(uint64_t end_ns);
  * counts them itself, and the process's figures from /proc. */
 struct metrics_extra {
 	uint64_t fsyncs, journal_bytes, entities;
+	uint64_t seq_used_max_ppm;     /* the sequence closest to running out */
+	uint64_t layout_left_s;        /* until the snowflake layout's time field runs out */
 	struct procstat proc;
 };
 void metrics_render(struct buf *out, const struct metrics_extra *e);

@@ -267,3 +267,36 @@ def test_parked_request_duration_includes_the_wait(servers, tmp_path):
     assert buckets["0.1"] == 0 and buckets["1"] == 1, buckets
     assert 0.1 <= total_s < 1
     assert 0.1 <= smp[("shardid_snowflake_clock_wait_seconds_total", frozenset())] <= total_s
+
+
+def test_capacity_metrics_and_warnings(servers):
+    s = servers(env={"LOG_LEVEL": "info"})
+    smp = samples(scrape(s).body.decode())
+    assert smp[("shardid_sequence_max_used_ratio", frozenset())] == 0
+    # The default layout (sonyflake) runs out in 2190 or so: decades left.
+    left = smp[("shardid_snowflake_time_left_seconds", frozenset())]
+    assert 100 * 365 * 86400 < left < 180 * 365 * 86400, left
+
+    ok(s.init("low", "int", start=1000), 201)
+    int_max = 2**31 - 1
+    ok(s.init("hot", "int", start=int_max // 100 * 95), 201)
+    ok(s.next_id("hot"))
+    smp = samples(scrape(s).body.decode())
+    used = smp[("shardid_sequence_max_used_ratio", frozenset())]
+    assert 0.949 <= used < 0.96, used
+    assert not any("entity=" in n or "entity" in dict(ls) for (n, ls) in smp), "no per-entity labels"
+    st = s.status("hot")
+    assert st.status == 200
+    body = st.json
+    assert body["valuesLeft"] == int_max - int(body["currentValue"]), body
+    assert 4.9 < body["rangeLeftPercent"] <= 5.01, body
+
+    # Passing 90 % logs one warning for it; passing 99 % another.
+    out = s.output()
+    warn90 = [l for l in out.splitlines() if "nearly used up" in l and "entity=hot" in l]
+    assert len(warn90) == 1 and "passed_percent=90" in warn90[0], warn90
+    ok(s.reset("hot", int_max // 1000 * 995))
+    ok(s.next_id("hot"))
+    warn = [l for l in s.output().splitlines() if "nearly used up" in l and "entity=hot" in l]
+    assert len(warn) == 2 and "passed_percent=99" in warn[1], warn
+    assert not [l for l in s.output().splitlines() if "nearly used up" in l and "entity=low" in l]
