@@ -82,7 +82,7 @@ int api_status(struct api_ctx *x)
 			jw_null(&w, "reservedUpTo");
 		/* How much of the range is left, as a count and a percentage. */
 		uint64_t n = seq_count(&e->shape), left = e->next_i < n ? n - e->next_i : 0;
-		jw_u64(&w, "valuesLeft", left);
+		api_number(&w, "valuesLeft", e->type, left);
 		uint64_t ppm = 1000000 - store_used_ppm(e);
 		struct buf *b = jw_value(&w, "rangeLeftPercent");
 		char frac[5] = { (char)('0' + ppm / 1000 % 10), (char)('0' + ppm / 100 % 10),
