@@ -210,6 +210,7 @@ int api_metrics(struct api_ctx *x)
 	struct metrics_extra e = {
 		.fsyncs = store_fsyncs(x->store), .journal_bytes = store_journal_bytes(x->store),
 		.entities = x->store->count, .seq_used_max_ppm = store_used_max_ppm(x->store),
+		.mono_ms = x->r->mono_ms,
 	};
 	uint64_t end_ms = sf_exhausts_at_ms(&x->cfg->layout);
 	e.layout_left_s = end_ms > x->r->now_ms ? (end_ms - x->r->now_ms) / 1000 : 0;

@@ -1,5 +1,6 @@
 #include "metrics.h"
 
+#include "consul_core.h"
 #include "procstat.h"
 #include "version.h"
 
@@ -94,6 +95,42 @@ static void route_label(struct buf *b, const char *family, int r)
 	buf_puts(b, "{route=\"");
 	buf_puts(b, route_name((enum route_id)r));
 	buf_putc(b, '"');
+}
+
+/* One sample per Consul operation that was used, and the lock's history. */
+static void consul(struct buf *b, uint64_t mono_ms)
+{
+	static const char *const fams[2][2] = {
+		{ "shardid_consul_requests_total", "Requests answered by (or failed to reach) Consul, by operation." },
+		{ "shardid_consul_request_failures_total", "Consul requests that failed: no answer, 5xx, or refused (4xx but 404)." },
+	};
+	for (int f = 0; f < 2; f++) {
+		help(b, fams[f][0], "counter", fams[f][1]);
+		for (int op = 1; op < CONSUL_OP_COUNT; op++) {
+			if (!metrics.consul_requests[op])
+				continue;
+			buf_puts(b, fams[f][0]);
+			buf_puts(b, "{op=\"");
+			buf_puts(b, consul_op_name((enum consul_op)op));
+			buf_puts(b, "\"} ");
+			buf_u64(b, (f ? metrics.consul_failures : metrics.consul_requests)[op]);
+			buf_putc(b, '\n');
+		}
+	}
+	help(b, "shardid_consul_lock_transitions_total", "counter", "Changes of the shard lock's state, by the state entered.");
+	for (int l = 0; l < METRICS_LOCK_STATES; l++) {
+		buf_puts(b, "shardid_consul_lock_transitions_total{to=\"");
+		buf_puts(b, consul_lock_name((enum consul_lock)l));
+		buf_puts(b, "\"} ");
+		buf_u64(b, metrics.lock_transitions[l]);
+		buf_putc(b, '\n');
+	}
+	if (metrics.lock_confirmed_ms && mono_ms >= metrics.lock_confirmed_ms) {
+		help(b, "shardid_consul_lock_confirmed_age_seconds", "gauge",
+		     "Seconds since Consul last confirmed this instance's lock (acquired or session renewed).");
+		buf_puts(b, "shardid_consul_lock_confirmed_age_seconds ");
+		seconds(b, mono_ms - metrics.lock_confirmed_ms);
+	}
 }
 
 /* Cumulative buckets, _sum and _count for each route that was timed. */
@@ -228,6 +265,7 @@ void metrics_render(struct buf *b, const struct metrics_extra *e)
 	decimal(b, e->seq_used_max_ppm, 6);
 	sample(b, "shardid_snowflake_time_left_seconds", "gauge",
 	       "Seconds until the snowflake layout's time field runs out.", e->layout_left_s);
+	consul(b, e->mono_ms);
 	durations(b);
 	process(b, &e->proc);
 }

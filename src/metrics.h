@@ -12,6 +12,9 @@
 #define METRICS_STATUS_SLOTS (HTTP_STATUS_COUNT + 1)
 /* Request duration buckets, 25 us to 1 s (metrics.c's table), and +Inf. */
 #define METRICS_DURATION_BUCKETS 15
+/* Consul operations and lock states (consul_core.h's enums, which assert they fit). */
+#define METRICS_CONSUL_OPS 16
+#define METRICS_LOCK_STATES 4
 _Static_assert(ROUTE_COUNT <= 64, "duration_pending_routes is a 64-bit mask of routes");
 
 struct metrics {
@@ -26,6 +29,9 @@ struct metrics {
 	uint64_t kv_waits;             /* requests that waited for a KV commit */
 	int consul_registered;         /* 0/1 gauge */
 	int shard_lock_held;           /* 0/1 gauge; 1 when Consul is off */
+	uint64_t consul_requests[METRICS_CONSUL_OPS], consul_failures[METRICS_CONSUL_OPS];
+	uint64_t lock_transitions[METRICS_LOCK_STATES];   /* by the state entered */
+	uint64_t lock_confirmed_ms;    /* monotonic: Consul last said the lock is ours (0: never) */
 	uint64_t clock_wait_ns;        /* time snowflake requests spent waiting for the clock */
 	/* Request durations by route: a fixed histogram (non-cumulative here)
 	 * and the sum. Requests read and answered in the same loop iteration
@@ -61,6 +67,7 @@ struct metrics_extra {
 	uint64_t fsyncs, journal_bytes, entities;
 	uint64_t seq_used_max_ppm;     /* the sequence closest to running out */
 	uint64_t layout_left_s;        /* until the snowflake layout's time field runs out */
+	uint64_t mono_ms;              /* now, for the lock's age */
 	struct procstat proc;
 };
 void metrics_render(struct buf *out, const struct metrics_extra *e);
