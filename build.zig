@@ -41,6 +41,7 @@ const sources = [_]struct { []const u8, Heat }{
     .{ "loop_poll.c", .hot },
     .{ "main.c", .cold },
     .{ "metrics.c", .cold },
+    .{ "procstat.c", .cold },
     .{ "reidentify.c", .cold },
     .{ "resolve.c", .cold },
     .{ "route.c", .hot },

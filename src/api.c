@@ -51,6 +51,8 @@ static void session_reset(struct api_session *s)
 {
 	s->waiting = 0;
 	s->counted_clock_wait = 0;
+	s->started = 0;
+	s->clock_wait_ns = 0;
 	s->done = 0;
 	s->held = 0;
 	if (s->ids_cap > SESSION_KEEP_IDS) {
@@ -103,6 +105,11 @@ static void respond(struct api_ctx *x, int status, struct buf *out)
 {
 	const struct http_exchange *r = x->r;
 	metrics_request(x->route, status);
+	if (x->s) {
+		metrics_duration(x->route, x->s->start_ns, r->mono_ns);
+		if (x->s->clock_wait_ns)
+			metrics.clock_wait_ns += r->mono_ns - x->s->clock_wait_ns;
+	}
 	struct http_resp_opts o = {
 		.head_only = r->http->method == HTTP_HEAD,
 		.keep_alive = r->keep_alive,
@@ -130,15 +137,20 @@ static enum http_handler_result serve(void *app, struct http_exchange *r, struct
 		status = api_fail(&x, 503, "Service unavailable", "out of memory");
 	} else {
 		x.s = *r->session;
+		if (!x.s->started) {
+			x.s->started = 1;
+			x.s->start_ns = r->mono_ns;
+		}
 		status = x.s->held ? api_finish_held(&x) : dispatch(&x);
 		if (status < 0) {
 			/* Parked: the handler left the wait in the session. */
 			*wait_ms = x.s->wait_ms ? x.s->wait_ms : 1;
 			return HANDLER_WAIT;
 		}
-		session_reset(x.s);
 	}
 	respond(&x, status, out);
+	if (x.s)
+		session_reset(x.s);
 	return HANDLER_DONE;
 }
 

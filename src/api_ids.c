@@ -128,6 +128,8 @@ static int park_for_clock(struct api_ctx *x, int clock_behind, uint64_t *wait_ms
 		s->waiting = 1;
 		s->wait_started_ms = x->r->mono_ms;
 	}
+	if (!s->clock_wait_ns)
+		s->clock_wait_ns = x->r->mono_ns;
 	if (clock_behind && !s->counted_clock_wait) {
 		s->counted_clock_wait = 1;
 		metrics.clock_waits++;
@@ -188,7 +190,9 @@ static int next_timed(struct api_ctx *x, int k, int batch, uint64_t *id, uint8_t
 		 * than a millisecond away: waiting here costs less than a trip
 		 * through the loop, and keeps millisecond layouts at full rate. */
 		metrics.sequence_waits++;
+		uint64_t slept = clock_mono_ns();
 		x->r->now_ms = clock_sleep_to_next_ms();
+		metrics.clock_wait_ns += clock_mono_ns() - slept;
 	}
 }
 

@@ -82,6 +82,16 @@ int api_status(struct api_ctx *x)
 			api_number(&w, "reservedUpTo", e->type, entity_value(e, e->reserved_i - 1));
 		else
 			jw_null(&w, "reservedUpTo");
+		/* How much of the range is left, as a count and a percentage. */
+		uint64_t n = seq_count(&e->shape), left = e->next_i < n ? n - e->next_i : 0;
+		api_number(&w, "valuesLeft", e->type, left);
+		uint64_t ppm = 1000000 - store_used_ppm(e);
+		struct buf *b = jw_value(&w, "rangeLeftPercent");
+		char frac[5] = { (char)('0' + ppm / 1000 % 10), (char)('0' + ppm / 100 % 10),
+				 (char)('0' + ppm / 10 % 10), (char)('0' + ppm % 10), 0 };
+		buf_u64(b, ppm / 10000);
+		buf_putc(b, '.');
+		buf_puts(b, frac);
 	}
 	jw_close(&w);
 	return 200;
@@ -241,6 +251,14 @@ int api_compose_snowflake(struct api_ctx *x)
 int api_metrics(struct api_ctx *x)
 {
 	x->body->len = 0;
-	metrics_render(x->body, store_fsyncs(x->store), store_journal_bytes(x->store), x->store->count);
+	struct metrics_extra e = {
+		.fsyncs = store_fsyncs(x->store), .journal_bytes = store_journal_bytes(x->store),
+		.entities = x->store->count, .seq_used_max_ppm = store_used_max_ppm(x->store),
+		.mono_ms = x->r->mono_ms,
+	};
+	uint64_t end_ms = sf_exhausts_at_ms(&x->cfg->layout);
+	e.layout_left_s = end_ms > x->r->now_ms ? (end_ms - x->r->now_ms) / 1000 : 0;
+	procstat_read(&e.proc, "/proc");
+	metrics_render(x->body, &e);
 	return 200;
 }

@@ -8,6 +8,7 @@
 
 uint64_t clock_wall_ms(void);   /* Unix time in ms */
 uint64_t clock_mono_ms(void);   /* monotonic ms, for timeouts */
+uint64_t clock_mono_ns(void);   /* monotonic ns, for durations */
 /* Sleeps until the wall clock reaches the next whole millisecond; returns it. */
 uint64_t clock_sleep_to_next_ms(void);
 /* Formats Unix ms as ISO-8601 UTC, "YYYY-MM-DDTHH:MM:SS.mmmZ" (25 bytes

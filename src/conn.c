@@ -164,6 +164,7 @@ static int process(struct conn *c)
 			.keep_alive = req.keep_alive && !set->draining && !c->peer_eof,
 			.now_ms = set->now_ms,
 			.mono_ms = set->mono_ms,
+			.mono_ns = set->mono_ns,
 			.session = &c->session,
 		};
 		uint64_t wait_ms = 0;

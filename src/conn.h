@@ -54,6 +54,7 @@ struct conn_set {
 	const struct http_handler *handler;
 	struct conn_list lists[CONN_STATES];
 	uint64_t now_ms, mono_ms;      /* the loop's clock reading for this iteration */
+	uint64_t mono_ns;              /* the same monotonic reading in ns */
 	int draining;                  /* shutting down: answer what is in flight, keep nothing alive */
 	uint64_t open;
 };

@@ -31,6 +31,21 @@ static const char *const op_names[CONSUL_OP_COUNT] = {
 	"read-state", "write-state", "watch-lock", "read-cluster-config", "create-cluster-config",
 };
 static const char *const lock_names[] = { "unknown", "held", "held-elsewhere", "lost" };
+_Static_assert(CONSUL_OP_COUNT <= METRICS_CONSUL_OPS, "metrics.h: room for every Consul operation");
+_Static_assert(LOCK_LOST < METRICS_LOCK_STATES, "metrics.h: room for every lock state");
+
+const char *consul_lock_name(enum consul_lock l)
+{
+	return lock_names[l];
+}
+
+/* Every change of the lock's state goes through here, to be counted. */
+static void set_lock(struct consul_core *c, enum consul_lock to)
+{
+	if (c->lock != to)
+		metrics.lock_transitions[to]++;
+	c->lock = to;
+}
 static const char *const sync_names[] = { "none", "reading", "writing", "synced", "refused" };
 
 const char *consul_op_name(enum consul_op op)
@@ -384,7 +399,7 @@ static void drop_lock(struct consul_core *c, enum consul_lock to)
 {
 	if (c->lock == LOCK_HELD)
 		c->registered = c->cleared = 0;
-	c->lock = to;
+	set_lock(c, to);
 	c->sync = SYNC_NONE;
 }
 
@@ -619,7 +634,8 @@ static void acquire_answer(struct consul_core *c, const struct consul_answer *a,
 	if (a->status == 200 && body_is(a, "true")) {
 		log_info("msg=\"shard lock acquired; reading the shard state\" key=%s session=%s",
 			 c->lock_key, c->session);
-		c->lock = LOCK_HELD;
+		set_lock(c, LOCK_HELD);
+		metrics.lock_confirmed_ms = mono;
 		start_sync(c, mono);
 		if (c->claiming)
 			claimed(c, mono);
@@ -740,8 +756,12 @@ static void answered(struct consul_core *c, enum consul_op op, const struct cons
 		acquire_answer(c, a, mono);
 		break;
 	case CONSUL_RENEW:
-		if (a->status == 200)
+		if (a->status == 200) {
 			c->renew_at = mono + CONSUL_RENEW_MS;
+			/* The session lives, and with it the lock it holds. */
+			if (c->lock == LOCK_HELD)
+				metrics.lock_confirmed_ms = mono;
+		}
 		else if (a->status == 404)
 			lose_session(c, mono);
 		else
@@ -781,6 +801,11 @@ static void watch_answer(struct consul_core *c, const struct consul_answer *a, u
 void consul_core_answer(struct consul_core *c, enum consul_op op, uint64_t mono,
 			const struct consul_answer *a)
 {
+	if ((unsigned)op < CONSUL_OP_COUNT) {
+		metrics.consul_requests[op]++;
+		/* 404 answers a read or a renewal; anything else 4xx is a refusal. */
+		metrics.consul_failures[op] += a->status == 0 || (a->status >= 400 && a->status != 404);
+	}
 	if (op == CONSUL_WATCH) {
 		watch_answer(c, a, mono);
 		return;

@@ -49,6 +49,7 @@ enum consul_sync { SYNC_NONE, SYNC_READING, SYNC_WRITING, SYNC_DONE, SYNC_REFUSE
 
 /* The op's name as logs and /health say it ("renew-session", ...). */
 const char *consul_op_name(enum consul_op op);
+const char *consul_lock_name(enum consul_lock l);
 
 struct consul_req {
 	enum consul_op op;

@@ -15,6 +15,7 @@ struct http_exchange {
 	int peer_loopback;
 	int keep_alive;            /* what the response's Connection header says */
 	uint64_t now_ms, mono_ms;  /* the loop's clock reading for this iteration */
+	uint64_t mono_ns;          /* the same monotonic reading in ns */
 	void **session;            /* the application's state for this connection (NULL at first) */
 };
 

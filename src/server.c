@@ -156,7 +156,8 @@ static void read_clock(void *ud)
 {
 	struct conn_set *set = ud;
 	set->now_ms = clock_wall_ms();
-	set->mono_ms = clock_mono_ms();
+	set->mono_ns = clock_mono_ns();
+	set->mono_ms = set->mono_ns / 1000000;
 	http_resp_set_time(set->now_ms);
 }
 
@@ -236,6 +237,9 @@ void server_run(struct server *s, unsigned drain_ms)
 		run_timers(s);
 		if (s->tick_fn)
 			s->tick_fn(s->tick_ud, set->now_ms, set->mono_ms);
+		/* What this iteration answered is timed with one clock read. */
+		if (metrics.duration_pending_routes)
+			metrics_duration_flush(clock_mono_ns());
 	}
 	/* Whatever is still open after the bound is cut off. */
 	for (int st = CONN_IDLE; st < CONN_STATES; st++)

@@ -308,6 +308,43 @@ static uint64_t reservation_mark(const struct entity *e, uint64_t base, uint64_t
 	return base + min_u64(segment, cap);
 }
 
+uint64_t store_used_ppm(const struct entity *e)
+{
+	uint64_t n = seq_count(&e->shape);
+	if (e->next_i >= n)
+		return 1000000;
+	return (uint64_t)((unsigned __int128)e->next_i * 1000000 / n);
+}
+
+uint64_t store_used_max_ppm(const struct store *s)
+{
+	uint64_t max = 0;
+	for (size_t b = 0; b < s->nbuckets; b++)
+		for (const struct entity *e = s->buckets[b]; e; e = e->next)
+			if (!e->deleted && id_type_is_seq(e->type)) {
+				uint64_t u = store_used_ppm(e);
+				if (u > max)
+					max = u;
+			}
+	return max;
+}
+
+/* A warning when e's reservations pass 90 % or 99 % of its range (marks
+ * are iterations; from is the previous mark). */
+static void warn_capacity(const struct entity *e, uint64_t from, uint64_t to)
+{
+	static const unsigned pct[] = { 99, 90 };
+	uint64_t n = seq_count(&e->shape);
+	for (int i = 0; i < 2; i++) {
+		uint64_t at = (uint64_t)((unsigned __int128)n * pct[i] / 100);
+		if (from < at && to >= at) {
+			log_warn("msg=\"sequence range nearly used up\" entity=%s type=%s passed_percent=%u values_left=%llu",
+				 e->name, id_type_name(e->type), pct[i], (unsigned long long)(n - (to < n ? to : n)));
+			return;
+		}
+	}
+}
+
 enum store_status store_init(struct store *s, const char *name, size_t len,
 			     enum id_type type, uint64_t start_i, uint64_t now_mono_ms,
 			     struct entity **out)
@@ -343,6 +380,8 @@ enum store_status store_init(struct store *s, const char *name, size_t len,
 	}
 	if (mark > start_i)
 		metrics.seq_reservations++;
+	if (id_type_is_seq(type))
+		warn_capacity(e, 0, mark);
 	e->reserved_i = mark;
 	e->last_reserve_ms = now_mono_ms ? now_mono_ms : 1;
 	store_touch(s, e);
@@ -357,6 +396,7 @@ static int reserve(struct store *s, struct entity *e, uint64_t mark, uint64_t no
 	struct jrec r = rec(JREC_RESERVE, e, mark);
 	if (persist(s, &r, 1) != 0)
 		return -1;
+	warn_capacity(e, e->reserved_i, mark);
 	e->reserved_i = mark;
 	e->reserved_from_i = e->next_i;
 	e->last_reserve_ms = now_mono_ms ? now_mono_ms : 1;
@@ -416,6 +456,8 @@ enum store_status store_reset(struct store *s, struct entity *e, uint64_t i, int
 	struct jrec r = rec(JREC_RESET, e, i);
 	if (persist(s, &r, 1) != 0)
 		return STORE_UNAVAILABLE;
+	if (id_type_is_seq(e->type))
+		warn_capacity(e, e->reserved_i, i);
 	e->start_i = e->next_i = e->reserved_i = e->reserved_from_i = i;
 	e->last_reserve_ms = 0;
 	e->resumed = 0;

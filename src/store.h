@@ -148,6 +148,11 @@ void store_probe(struct store *s, uint64_t now_mono_ms);
 int store_stop(struct store *s);
 /* Rewrites the journal as a snapshot of the live state and tombstones. */
 int store_compact(struct store *s);
+/* Millionths of a sequence entity's range handed out (values below next),
+ * and the largest of them over the live sequences: the one closest to
+ * running out. */
+uint64_t store_used_ppm(const struct entity *e);
+uint64_t store_used_max_ppm(const struct store *s);
 /* Live entities sorted by name (malloc'd array of count; caller frees). NULL on OOM. */
 struct entity **store_sorted(struct store *s);
 /* Calls fn for every entity and tombstone whose name falls in KV bucket b. */

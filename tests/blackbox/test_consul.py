@@ -589,3 +589,41 @@ def test_agent_found_by_name(tmp_path, agent, name, via):
         s.finish()
         if dns:
             dns.close()
+
+
+def _metric_samples(s):
+    out = {}
+    for line in s.get("/metrics").body.decode().splitlines():
+        if line and not line.startswith("#"):
+            key, _, value = line.rpartition(" ")
+            out[key] = float(value)
+    return out
+
+
+def test_consul_request_and_lock_metrics(servers, agent, name):
+    a = start(servers, agent.url, name)
+    wait_until(lambda: lock_held(a), 8, "the lock")
+    m = _metric_samples(a)
+    assert m['shardid_consul_requests_total{op="create-session"}'] >= 1, m
+    assert m['shardid_consul_requests_total{op="acquire-lock"}'] >= 1
+    assert m['shardid_consul_request_failures_total{op="acquire-lock"}'] == 0
+    assert m['shardid_consul_lock_transitions_total{to="held"}'] == 1
+    assert m['shardid_consul_lock_transitions_total{to="lost"}'] == 0
+    assert 0 <= m["shardid_consul_lock_confirmed_age_seconds"] < 10
+    # A second instance for the same shard stands by: one transition to held-elsewhere.
+    b = start(servers, agent.url, name)
+    wait_until(lambda: consul_state(b).get("lock") == "held-elsewhere", 8, "the standby")
+    mb = _metric_samples(b)
+    assert mb['shardid_consul_lock_transitions_total{to="held-elsewhere"}'] == 1
+    assert mb['shardid_consul_lock_transitions_total{to="held"}'] == 0
+    assert "shardid_consul_lock_confirmed_age_seconds" not in mb
+
+
+def test_consul_failures_counted_while_unreachable(servers, name):
+    s = start(servers, f"http://127.0.0.1:{free_port()}", name)
+    def failures():
+        m = _metric_samples(s)
+        return sum(v for k, v in m.items() if k.startswith("shardid_consul_request_failures_total"))
+    wait_until(failures, 5, "a failed Consul request counted")
+    m = _metric_samples(s)
+    assert "shardid_consul_lock_confirmed_age_seconds" not in m

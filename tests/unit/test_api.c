@@ -165,8 +165,10 @@ static void test_status_and_list(void)
 		return;
 	char want[512];
 	snprintf(want, sizeof want, "{\"entityName\":\"order\",\"dataType\":\"int\",\"shard\":2,"
-		 "\"currentValue\":8,\"nextValue\":11,\"reservedUpTo\":%llu}",
-		 (unsigned long long)entity_value(e, e->reserved_i - 1));
+		 "\"currentValue\":8,\"nextValue\":11,\"reservedUpTo\":%llu,"
+		 "\"valuesLeft\":%llu,\"rangeLeftPercent\":100.0000}",
+		 (unsigned long long)entity_value(e, e->reserved_i - 1),
+		 (unsigned long long)(seq_count(&e->shape) - e->next_i));
 	CHECK(e->reserved_i > e->next_i);
 	serve(req("GET", "/api/status/order", NULL));
 	expect_json("200 OK", want);

@@ -232,13 +232,47 @@ static void test_metrics(void)
 	/* The rendering labels the slots with their codes, and "other". */
 	struct buf out;
 	buf_init(&out);
-	metrics_render(&out, 0, 0, 0);
+	struct metrics_extra none = { 0 };
+	metrics_render(&out, &none);
 	CHECK(!out.failed);
 	char *text = strndup(out.data, out.len);
 	CHECK(strstr(text, "shardid_requests_total{route=\"/api/list\",status=\"200\"} 3\n") != NULL);
 	CHECK(strstr(text, "shardid_requests_total{route=\"/api/list\",status=\"404\"} 1\n") != NULL);
 	CHECK(strstr(text, "shardid_requests_total{route=\"unmatched\",status=\"other\"} 4\n") != NULL);
 	CHECK(strstr(text, "shardid_requests_total{route=\"unmatched\",status=\"413\"} 1\n") != NULL);
+	free(text);
+	buf_free(&out);
+}
+
+/* The duration histogram: requests of one iteration timed together at its
+ * end, a parked one on its own; buckets rendered cumulatively. */
+static void test_durations(void)
+{
+	memset(&metrics, 0, sizeof metrics);
+	for (int i = 0; i < 3; i++)
+		metrics_duration(ROUTE_NEXT_ID, 1000, 1000);      /* read in this iteration */
+	CHECK_EQ_U64(metrics.duration_pending[ROUTE_NEXT_ID], 3);
+	metrics_duration(ROUTE_NEXT_ID, 1000, 2001000);       /* parked 2 ms */
+	metrics_duration_flush(31000);                        /* the iteration took 30 us */
+	CHECK_EQ_U64(metrics.duration_pending_routes, 0);
+	CHECK_EQ_U64(metrics.duration[ROUTE_NEXT_ID][1], 3);  /* le 50 us */
+	CHECK_EQ_U64(metrics.duration[ROUTE_NEXT_ID][6], 1);  /* le 2.5 ms */
+	metrics_duration_flush(99999999);                     /* nothing pending: no change */
+	CHECK_EQ_U64(metrics.duration_sum_ns[ROUTE_NEXT_ID], 3 * 30000 + 2000000);
+	metrics_duration_observe(ROUTE_NEXT_ID, 5000000000ull);  /* 5 s: only +Inf */
+	struct buf out;
+	buf_init(&out);
+	struct metrics_extra none = { 0 };
+	metrics_render(&out, &none);
+	char *text = strndup(out.data, out.len);
+	CHECK(strstr(text, "\nshardid_request_duration_seconds_bucket{route=\"/api/next-id\",le=\"0.000025\"} 0\n") != NULL);
+	CHECK(strstr(text, "\nshardid_request_duration_seconds_bucket{route=\"/api/next-id\",le=\"0.00005\"} 3\n") != NULL);
+	CHECK(strstr(text, "\nshardid_request_duration_seconds_bucket{route=\"/api/next-id\",le=\"0.0025\"} 4\n") != NULL);
+	CHECK(strstr(text, "\nshardid_request_duration_seconds_bucket{route=\"/api/next-id\",le=\"1\"} 4\n") != NULL);
+	CHECK(strstr(text, "\nshardid_request_duration_seconds_bucket{route=\"/api/next-id\",le=\"+Inf\"} 5\n") != NULL);
+	CHECK(strstr(text, "\nshardid_request_duration_seconds_sum{route=\"/api/next-id\"} 5.002090000\n") != NULL);
+	CHECK(strstr(text, "\nshardid_request_duration_seconds_count{route=\"/api/next-id\"} 5\n") != NULL);
+	CHECK(strstr(text, "route=\"/api/list\",le=") == NULL);   /* untimed routes are left out */
 	free(text);
 	buf_free(&out);
 }
@@ -250,5 +284,6 @@ int main(void)
 	test_messages();
 	test_status_line();
 	test_metrics();
+	test_durations();
 	return check_summary("http_status");
 }
