@@ -2,6 +2,7 @@
  * with torn-tail recovery, fsync'd appends, compaction by temp file +
  * rename. */
 #include "journal.h"
+#include "json.h"
 #include "log.h"
 
 #include <errno.h>
@@ -150,10 +151,12 @@ static int take_lock(struct journal *j, char *err, size_t errlen)
 		}
 		char buf[32] = { 0 };
 		ssize_t n = pread(j->lockfd, buf, sizeof buf - 1, 0);
-		long pid = n > 0 ? strtol(buf, NULL, 10) : 0;
+		uint64_t pid = 0;
+		if (n > 0 && parse_u64(buf, strspn(buf, "0123456789"), &pid) != 0)
+			pid = 0;
 		if (pid > 0)
-			seterr(err, errlen, "DATA_DIR %s is in use by another shardid process (pid %ld)",
-			       j->dir, pid);
+			seterr(err, errlen, "DATA_DIR %s is in use by another shardid process (pid %llu)",
+			       j->dir, (unsigned long long)pid);
 		else
 			seterr(err, errlen, "DATA_DIR %s is in use by another shardid process (pid unknown)",
 			       j->dir);

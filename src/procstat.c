@@ -79,7 +79,7 @@ int procstat_parse_stat(struct procstat *p, const char *text, uint64_t ticks_per
 
 int procstat_parse_limits(struct procstat *p, const char *text)
 {
-	const char *s = strstr(text, "\nMax open files");
+	const char *s = memmem(text, strlen(text), "\nMax open files", 15);
 	if (!s)
 		return -1;
 	s += strlen("\nMax open files");
@@ -101,7 +101,7 @@ static uint64_t boot_time(const char *root)
 	uint64_t v = 0;
 	if (slurp(root, "stat", text, sizeof text) != 0)
 		return 0;
-	const char *s = strstr(text, "\nbtime ");
+	const char *s = memmem(text, strlen(text), "\nbtime ", 7);
 	if (!s)
 		return 0;
 	s += strlen("\nbtime ");
