@@ -423,12 +423,18 @@ static void start_sync(struct consul_core *c, uint64_t mono)
 	store_kv_read_begin(c->store);
 }
 
+/* Keeps why the instance refuses to serve, logging it when it is new. */
+static void set_problem(char problem[GATE_REASON_MAX], const char *why)
+{
+	if (strcmp(problem, why) != 0)
+		log_error("msg=\"refusing to serve\" reason=\"%s\"", why);
+	snprintf(problem, GATE_REASON_MAX, "%s", why);
+}
+
 /* A state that cannot be used as read: serve nothing, read again later. */
 static void refuse_state(struct consul_core *c, uint64_t mono, const char *why)
 {
-	if (strcmp(c->sync_problem, why) != 0)
-		log_error("msg=\"refusing to serve\" reason=\"%s\"", why);
-	snprintf(c->sync_problem, sizeof c->sync_problem, "%s", why);
+	set_problem(c->sync_problem, why);
 	c->sync = SYNC_REFUSED;
 	c->sync_at = mono + RESYNC_RETRY_MS;
 }
@@ -674,9 +680,7 @@ static int on_config(void *ud, const char *key, size_t key_len, const char *val,
  * an operator may correct either side. */
 static void cluster_mismatch(struct consul_core *c, uint64_t mono, const char *why)
 {
-	if (strcmp(c->cluster_problem, why) != 0)
-		log_error("msg=\"refusing to serve\" reason=\"%s\"", why);
-	snprintf(c->cluster_problem, sizeof c->cluster_problem, "%s", why);
+	set_problem(c->cluster_problem, why);
 	c->cluster = CLUSTER_MISMATCH;
 	c->config_at = mono + RESYNC_RETRY_MS;
 }
