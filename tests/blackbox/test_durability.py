@@ -856,3 +856,30 @@ def test_kill_9_after_a_clean_restart_repeats_nothing(servers):
     run2 = ok(s.batch("cs", 5))["endValue"]
     s.crash_restart()
     assert int(s.take("cs")) > int(run2)
+
+
+@pytest.mark.timeout(40)
+@pytest.mark.parametrize("dtype", ["uuid7", "ulid"])
+def test_running_server_clock_steps_back_time_ordered_ids_keep_increasing(make_server, test_build, dtype):
+    """uuid7 and ulid (fixed-width text whose byte order is their time order)
+    keep increasing when the clock steps back 2 s and when it comes back:
+    they continue in the last millisecond issued instead of going back."""
+    s = clock_server(make_server, test_build)
+    ka = KeepAlive(s, timeout=CLOCK_WAIT_S + SLACK_S + 3)
+    seen = ok(s.batch("t", 50, dtype))["values"]
+    assert seen == sorted(seen) and len(set(seen)) == len(seen)
+    set_clock_offset(s.offset_file, -2000)
+    for _ in range(300):
+        status, js, body = ka.get(f"/api/next-id/t?dataType={dtype}")
+        assert status == 200, f"after a 2 s step back: {status} {body!r}"
+        assert js["value"] > seen[-1], (js["value"], seen[-1])
+        seen.append(js["value"])
+    vals = ok(s.batch("t", 100, dtype))["values"]
+    assert vals == sorted(vals) and vals[0] > seen[-1], (vals[0], seen[-1])
+    seen += vals
+    set_clock_offset(s.offset_file, 0)   # the clock comes back: still above everything
+    vals = ok(s.batch("t", 100, dtype))["values"]
+    assert vals == sorted(vals) and vals[0] > seen[-1], (vals[0], seen[-1])
+    seen += vals
+    assert len(set(seen)) == len(seen)
+    ka.close()
