@@ -71,6 +71,19 @@ static void sample(struct buf *b, const char *name, const char *type, const char
 	buf_putc(b, '\n');
 }
 
+/* `family{label="value"} v`, one line. */
+static void labelled(struct buf *b, const char *family, const char *label, const char *value, uint64_t v)
+{
+	buf_puts(b, family);
+	buf_putc(b, '{');
+	buf_puts(b, label);
+	buf_puts(b, "=\"");
+	buf_puts(b, value);
+	buf_puts(b, "\"} ");
+	buf_u64(b, v);
+	buf_putc(b, '\n');
+}
+
 /* v / 10^places in decimal, and the line's end. */
 static void decimal(struct buf *b, uint64_t v, int places)
 {
@@ -84,8 +97,12 @@ static void decimal(struct buf *b, uint64_t v, int places)
 	buf_putc(b, '\n');
 }
 
-static void seconds(struct buf *b, uint64_t ms)
+/* A family with one unlabelled sample in seconds, from milliseconds. */
+static void sample_seconds(struct buf *b, const char *name, const char *type, const char *text, uint64_t ms)
 {
+	help(b, name, type, text);
+	buf_puts(b, name);
+	buf_putc(b, ' ');
 	decimal(b, ms, 3);
 }
 
@@ -106,30 +123,19 @@ static void consul(struct buf *b, uint64_t mono_ms)
 	};
 	for (int f = 0; f < 2; f++) {
 		help(b, fams[f][0], "counter", fams[f][1]);
-		for (int op = 1; op < CONSUL_OP_COUNT; op++) {
-			if (!metrics.consul_requests[op])
-				continue;
-			buf_puts(b, fams[f][0]);
-			buf_puts(b, "{op=\"");
-			buf_puts(b, consul_op_name((enum consul_op)op));
-			buf_puts(b, "\"} ");
-			buf_u64(b, (f ? metrics.consul_failures : metrics.consul_requests)[op]);
-			buf_putc(b, '\n');
-		}
+		for (int op = 1; op < CONSUL_OP_COUNT; op++)
+			if (metrics.consul_requests[op])
+				labelled(b, fams[f][0], "op", consul_op_name((enum consul_op)op),
+					 (f ? metrics.consul_failures : metrics.consul_requests)[op]);
 	}
 	help(b, "shardid_consul_lock_transitions_total", "counter", "Changes of the shard lock's state, by the state entered.");
-	for (int l = 0; l < METRICS_LOCK_STATES; l++) {
-		buf_puts(b, "shardid_consul_lock_transitions_total{to=\"");
-		buf_puts(b, consul_lock_name((enum consul_lock)l));
-		buf_puts(b, "\"} ");
-		buf_u64(b, metrics.lock_transitions[l]);
-		buf_putc(b, '\n');
-	}
+	for (int l = 0; l < METRICS_LOCK_STATES; l++)
+		labelled(b, "shardid_consul_lock_transitions_total", "to", consul_lock_name((enum consul_lock)l),
+			 metrics.lock_transitions[l]);
 	if (metrics.lock_confirmed_ms && mono_ms >= metrics.lock_confirmed_ms) {
-		help(b, "shardid_consul_lock_confirmed_age_seconds", "gauge",
-		     "Seconds since Consul last confirmed this instance's lock (acquired or session renewed).");
-		buf_puts(b, "shardid_consul_lock_confirmed_age_seconds ");
-		seconds(b, mono_ms - metrics.lock_confirmed_ms);
+		sample_seconds(b, "shardid_consul_lock_confirmed_age_seconds", "gauge",
+			       "Seconds since Consul last confirmed this instance's lock (acquired or session renewed).",
+			       mono_ms - metrics.lock_confirmed_ms);
 	}
 }
 
@@ -172,16 +178,11 @@ static void durations(struct buf *b)
  * be read: absent, not zero, without /proc. */
 static void process(struct buf *b, const struct procstat *p)
 {
-	if (p->have & PROC_START) {
-		help(b, "process_start_time_seconds", "gauge", "Start time of the process since the Unix epoch.");
-		buf_puts(b, "process_start_time_seconds ");
-		seconds(b, p->start_ms);
-	}
-	if (p->have & PROC_CPU) {
-		help(b, "process_cpu_seconds_total", "counter", "User and system CPU time spent.");
-		buf_puts(b, "process_cpu_seconds_total ");
-		seconds(b, p->cpu_ms);
-	}
+	if (p->have & PROC_START)
+		sample_seconds(b, "process_start_time_seconds", "gauge", "Start time of the process since the Unix epoch.",
+			       p->start_ms);
+	if (p->have & PROC_CPU)
+		sample_seconds(b, "process_cpu_seconds_total", "counter", "User and system CPU time spent.", p->cpu_ms);
 	if (p->have & PROC_MEMORY) {
 		sample(b, "process_resident_memory_bytes", "gauge", "Resident memory size.", p->rss_bytes);
 		sample(b, "process_virtual_memory_bytes", "gauge", "Virtual memory size.", p->vm_bytes);
@@ -215,13 +216,9 @@ void metrics_render(struct buf *b, const struct metrics_extra *e)
 		}
 	}
 	help(b, "shardid_ids_issued_total", "counter", "IDs handed out by data type.");
-	for (int t = 0; t < TYPE_COUNT; t++) {
-		buf_puts(b, "shardid_ids_issued_total{type=\"");
-		buf_puts(b, id_type_name((enum id_type)t));
-		buf_puts(b, "\"} ");
-		buf_u64(b, metrics.ids_issued[t]);
-		buf_putc(b, '\n');
-	}
+	for (int t = 0; t < TYPE_COUNT; t++)
+		labelled(b, "shardid_ids_issued_total", "type", id_type_name((enum id_type)t),
+			 metrics.ids_issued[t]);
 	/* Single-sample families, in the order they are rendered. */
 	const struct { const char *name, *type, *help; uint64_t value; } families[] = {
 		{ "shardid_sequence_reservations_total", "counter", "Sequence segments reserved in the journal.",
