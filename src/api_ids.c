@@ -6,6 +6,7 @@
 #include "api_ctx.h"
 #include "api_handlers.h"
 #include "clock.h"
+#include "http_lex.h"
 #include "metrics.h"
 #include "seq.h"
 #include "store_kv.h"
@@ -65,11 +66,6 @@ static int binding_committed(struct api_ctx *x, const struct entity *e)
 
 enum id_format { FMT_PLAIN, FMT_BASE62, FMT_RANGE };
 
-static int param_is(const char *v, size_t n, const char *want)
-{
-	return n == strlen(want) && memcmp(v, want, n) == 0;
-}
-
 /* ?format= (base62; range for batches) and, for batches, ?values=false
  * (the same as format=range). 0 with *f, or 400. */
 static int query_format(struct api_ctx *x, int batch, enum id_format *f)
@@ -78,9 +74,9 @@ static int query_format(struct api_ctx *x, int batch, enum id_format *f)
 	size_t n;
 	*f = FMT_PLAIN;
 	if (http_query_param(x->query, x->query_len, "format", &v, &n)) {
-		if (param_is(v, n, "base62"))
+		if (LEX_EQ(v, n, "base62"))
 			*f = FMT_BASE62;
-		else if (batch && param_is(v, n, "range"))
+		else if (batch && LEX_EQ(v, n, "range"))
 			*f = FMT_RANGE;
 		else
 			return api_fail(x, 400, "Invalid format", batch ?
@@ -88,9 +84,9 @@ static int query_format(struct api_ctx *x, int batch, enum id_format *f)
 					"format must be base62 (snowflake)");
 	}
 	if (batch && http_query_param(x->query, x->query_len, "values", &v, &n)) {
-		if (param_is(v, n, "false") && *f != FMT_BASE62)
+		if (LEX_EQ(v, n, "false") && *f != FMT_BASE62)
 			*f = FMT_RANGE;
-		else if (!param_is(v, n, "true"))
+		else if (!LEX_EQ(v, n, "true"))
 			return api_fail(x, 400, "Invalid values",
 					"values must be true or false (false: a range, for int and long)");
 	}
@@ -331,18 +327,38 @@ static int render_batch(struct api_ctx *x, const struct batch *b)
 	return 200;
 }
 
+/* Room in the session for n words of IDs made so far: 0, or 503. */
+static int session_room(struct api_ctx *x, uint64_t n)
+{
+	struct api_session *s = x->s;
+	if (s->ids_cap >= n)
+		return 0;
+	uint64_t *p = realloc(s->ids, n * sizeof *p);
+	if (!p)
+		return api_fail(x, 503, "Service unavailable", "out of memory");
+	s->ids = p;
+	s->ids_cap = n;
+	return 0;
+}
+
+/* Renders a batch whose values are the text in chars (b->len bytes each),
+ * which it takes over and frees. */
+static int render_text(struct api_ctx *x, struct batch *b, char *chars)
+{
+	b->chars = chars;
+	int rc = render_batch(x, b);
+	free(chars);
+	return rc;
+}
+
 /* Made across several loop turns when the layout's rate limits it; what
  * is made so far waits in the session. */
 static int snowflake_batch(struct api_ctx *x, struct entity *e, struct batch *b, enum id_format f)
 {
 	struct api_session *s = x->s;
-	if (s->ids_cap < b->n) {
-		uint64_t *p = realloc(s->ids, b->n * sizeof *p);
-		if (!p)
-			return api_fail(x, 503, "Service unavailable", "out of memory");
-		s->ids = p;
-		s->ids_cap = b->n;
-	}
+	int room = session_room(x, b->n);
+	if (room)
+		return room;
 	while (s->done < b->n) {
 		int rc = next_snowflake(x, 1, &s->ids[s->done]);
 		if (rc < 0)
@@ -363,11 +379,8 @@ static int snowflake_batch(struct api_ctx *x, struct entity *e, struct batch *b,
 		return api_fail(x, 503, "Service unavailable", "out of memory");
 	for (uint64_t k = 0; k < b->n; k++)
 		tsid_base62(s->ids[k], chars + k * TSID_B62_LEN);
-	b->chars = chars;
 	b->len = TSID_B62_LEN;
-	int rc = render_batch(x, b);
-	free(chars);
-	return rc;
+	return render_text(x, b, chars);
 }
 
 /* UUIDv7/ULID batches: made like snowflake batches (the 16 bytes of ID
@@ -375,13 +388,9 @@ static int snowflake_batch(struct api_ctx *x, struct entity *e, struct batch *b,
 static int tsid_batch(struct api_ctx *x, struct batch *b)
 {
 	struct api_session *s = x->s;
-	if (s->ids_cap < 2 * b->n) {
-		uint64_t *p = realloc(s->ids, 2 * b->n * sizeof *p);
-		if (!p)
-			return api_fail(x, 503, "Service unavailable", "out of memory");
-		s->ids = p;
-		s->ids_cap = 2 * b->n;
-	}
+	int rc = session_room(x, 2 * b->n);
+	if (rc)
+		return rc;
 	uint8_t rnd[TSID_RANDOM * 50];
 	size_t used = sizeof rnd;
 	while (s->done < b->n) {
@@ -390,7 +399,7 @@ static int tsid_batch(struct api_ctx *x, struct batch *b)
 				return api_fail(x, 503, "Service unavailable", "getrandom failed");
 			used = 0;
 		}
-		int rc = next_timed(x, id_type_tsid(b->t), 1, NULL, (uint8_t *)(s->ids + 2 * s->done), rnd + used);
+		rc = next_timed(x, id_type_tsid(b->t), 1, NULL, (uint8_t *)(s->ids + 2 * s->done), rnd + used);
 		if (rc < 0)
 			return rc;
 		if (rc) {
@@ -407,10 +416,7 @@ static int tsid_batch(struct api_ctx *x, struct batch *b)
 		return api_fail(x, 503, "Service unavailable", "out of memory");
 	for (uint64_t k = 0; k < b->n; k++)
 		tsid_text(b->t, (const uint8_t *)(s->ids + 2 * k), chars + k * b->len);
-	b->chars = chars;
-	int rc = render_batch(x, b);
-	free(chars);
-	return rc;
+	return render_text(x, b, chars);
 }
 
 int api_next_batch(struct api_ctx *x)
@@ -449,8 +455,5 @@ int api_next_batch(struct api_ctx *x)
 		free(chars);
 		return api_fail(x, 503, "Service unavailable", "getrandom failed");
 	}
-	b.chars = chars;
-	rc = render_batch(x, &b);
-	free(chars);
-	return rc;
+	return render_text(x, &b, chars);
 }
