@@ -7,6 +7,7 @@
 #include "api_ctx.h"
 #include "api_handlers.h"
 #include "auth.h"
+#include "http_lex.h"
 #include "seq.h"
 #include "shard_kv.h"
 
@@ -32,9 +33,9 @@ static int force_param(struct api_ctx *x, int *force)
 	*force = 0;
 	if (!http_query_param(x->query, x->query_len, "force", &v, &n))
 		return 0;
-	if (n == 4 && memcmp(v, "true", 4) == 0)
+	if (LEX_EQ(v, n, "true"))
 		*force = 1;
-	else if (!(n == 5 && memcmp(v, "false", 5) == 0))
+	else if (!LEX_EQ(v, n, "false"))
 		return api_fail(x, 400, "Invalid parameter", "force must be true or false");
 	return 0;
 }

@@ -59,11 +59,6 @@ static int literal(const char *w, size_t n, unsigned port, struct sockaddr_stora
 	return 0;
 }
 
-static int is(const char *w, size_t n, const char *lit)
-{
-	return n == strlen(lit) && memcmp(w, lit, n) == 0;
-}
-
 void dns_conf_parse(const char *text, size_t len, struct dns_conf *c)
 {
 	const char *p = text, *end = text + len;
@@ -74,17 +69,17 @@ void dns_conf_parse(const char *text, size_t len, struct dns_conf *c)
 		const char *le = eol ? eol : end, *w;
 		size_t wn;
 		if (word(&p, le, &w, &wn)) {
-			if (is(w, wn, "nameserver") && word(&p, le, &w, &wn) && c->servers < DNS_SERVERS &&
+			if (LEX_EQ(w, wn, "nameserver") && word(&p, le, &w, &wn) && c->servers < DNS_SERVERS &&
 			    literal(w, wn, 53, &c->server[c->servers], &c->server_len[c->servers])) {
 				c->servers++;
-			} else if (is(w, wn, "search") || is(w, wn, "domain")) {
+			} else if (LEX_EQ(w, wn, "search") || LEX_EQ(w, wn, "domain")) {
 				c->searches = 0;
 				while (word(&p, le, &w, &wn))
 					if (c->searches < DNS_SEARCH && wn <= DNS_NAME_MAX) {
 						memcpy(c->search[c->searches], w, wn);
 						c->search[c->searches++][wn] = '\0';
 					}
-			} else if (is(w, wn, "options")) {
+			} else if (LEX_EQ(w, wn, "options")) {
 				while (word(&p, le, &w, &wn))
 					if (wn == 7 && memcmp(w, "ndots:", 6) == 0 && w[6] >= '0' && w[6] <= '9')
 						c->ndots = w[6] - '0';

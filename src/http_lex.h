@@ -4,6 +4,7 @@
 #ifndef HTTP_LEX_H
 #define HTTP_LEX_H
 #include <stddef.h>
+#include <string.h>
 
 /* RFC 9110 tchar: the bytes allowed in methods and header names. */
 extern const unsigned char http_tchar[256];
@@ -30,6 +31,9 @@ static inline int lex_ieq(const char *a, const char *b, size_t n)
 			return 0;
 	return 1;
 }
+
+/* s[0..n) equals the string literal lit, byte for byte. */
+#define LEX_EQ(s, n, lit) ((n) == sizeof lit - 1 && memcmp((s), lit, sizeof lit - 1) == 0)
 
 /* s[0..n) equals the string literal lit, ignoring case. */
 #define LEX_IEQ(s, n, lit) ((n) == sizeof lit - 1 && lex_ieq((s), lit, sizeof lit - 1))
