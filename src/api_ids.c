@@ -168,8 +168,7 @@ static int next_timed(struct api_ctx *x, int k, int batch, uint64_t *id, uint8_t
 				api_fail(x, 503, "Snowflake time exhausted",
 					 "the clock is outside the %s layout's time range", x->cfg->layout.name) :
 				api_fail(x, 503, "Time exhausted", "the clock is outside 48-bit Unix milliseconds");
-		clock_behind = k < 0 ? store_clock_behind(x->store, x->r->now_ms) :
-			x->r->now_ms < x->store->tsid[k].last_ms;
+		clock_behind = store_clock_behind(x->store, k, x->r->now_ms);
 		if (!refreshed) {
 			/* The loop's reading may be older than the last tick used
 			 * (an earlier request of this iteration waited): look again. */

@@ -576,8 +576,10 @@ enum store_status store_tsid(struct store *s, enum tsid_kind k, uint64_t now_ms,
 	}
 }
 
-int store_clock_behind(const struct store *s, uint64_t now_ms)
+int store_clock_behind(const struct store *s, int kind, uint64_t now_ms)
 {
+	if (kind >= 0)
+		return now_ms < s->tsid[kind].last_ms;
 	return sf_tick_of(&s->gen.layout, now_ms) < s->gen.last_tick;
 }
 

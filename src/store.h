@@ -135,9 +135,10 @@ enum store_status store_snowflake(struct store *s, uint64_t now_ms, int batch,
  * continues above every ID issued. Statuses as store_snowflake. */
 enum store_status store_tsid(struct store *s, enum tsid_kind k, uint64_t now_ms, const uint8_t *rnd,
 			     enum sf_status *st, uint8_t id[16], uint64_t *wait_ms);
-/* 1 when now_ms lies before the tick of the last snowflake issued (the
- * clock stepped back), as opposed to a tick's sequence space running out. */
-int store_clock_behind(const struct store *s, uint64_t now_ms);
+/* 1 when now_ms lies before the last ID issued by a time-based generator
+ * (kind < 0: snowflakes; else enum tsid_kind): the clock stepped back, as
+ * opposed to a tick's or millisecond's space running out. */
+int store_clock_behind(const struct store *s, int kind, uint64_t now_ms);
 /* While the journal is failing, tries a harmless write (at most once a
  * second) so health recovers without waiting for an ID request. */
 void store_probe(struct store *s, uint64_t now_mono_ms);
