@@ -51,7 +51,7 @@ static void session_reset(struct api_session *s)
 {
 	s->waiting = 0;
 	s->counted_clock_wait = 0;
-	s->started = 0;
+	s->start_ns = 0;
 	s->clock_wait_ns = 0;
 	s->done = 0;
 	s->held = 0;
@@ -137,10 +137,8 @@ static enum http_handler_result serve(void *app, struct http_exchange *r, struct
 		status = api_fail(&x, 503, "Service unavailable", "out of memory");
 	} else {
 		x.s = *r->session;
-		if (!x.s->started) {
-			x.s->started = 1;
+		if (!x.s->start_ns)   /* the first call for this request (not a resumed one) */
 			x.s->start_ns = r->mono_ns;
-		}
 		status = x.s->held ? api_finish_held(&x) : dispatch(&x);
 		if (status < 0) {
 			/* Parked: the handler left the wait in the session. */

@@ -34,8 +34,7 @@ struct api_session {
 	uint64_t wait_started_ms;  /* monotonic, to give up after the wait's bound */
 	uint64_t wait_ms;          /* set by a handler that parks */
 	int counted_clock_wait;
-	int started;               /* start_ns holds the current request's */
-	uint64_t start_ns;         /* the loop's reading when the request was read */
+	uint64_t start_ns;         /* the loop's reading when the request was read; 0: no request yet */
 	uint64_t clock_wait_ns;    /* the loop's reading when it first waited for the clock, or 0 */
 	uint64_t *ids;             /* snowflake batch: values produced so far */
 	uint64_t done, ids_cap;
