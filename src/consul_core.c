@@ -23,12 +23,14 @@
 #define VERIFY_EVERY_MS       10000   /* is the registration still there? */
 #define ACQUIRE_EVERY_MS      5000    /* standby asking for the lock besides its watch */
 #define WATCH_RETRY_MS        1000
+#define CONFIG_RECHECK_MS     2000    /* a differing or frozen cluster configuration */
 #define PAGE_MAX_BYTES        (32u << 20)
 
 static const char *const op_names[CONSUL_OP_COUNT] = {
 	"none", "resolve-host", "clear-registration", "register", "verify-registration",
 	"create-session", "acquire-lock", "renew-session", "read-identity", "read-fence",
 	"read-state", "write-state", "watch-lock", "read-cluster-config", "create-cluster-config",
+	"release-lock",
 };
 static const char *const lock_names[] = { "unknown", "held", "held-elsewhere", "lost" };
 _Static_assert(CONSUL_OP_COUNT <= METRICS_CONSUL_OPS, "metrics.h: room for every Consul operation");
@@ -47,6 +49,7 @@ static void set_lock(struct consul_core *c, enum consul_lock to)
 	c->lock = to;
 }
 static const char *const sync_names[] = { "none", "reading", "writing", "synced", "refused" };
+static const char *const cluster_names[] = { "unchecked", "creating", "agrees", "differs", "frozen" };
 
 const char *consul_op_name(enum consul_op op)
 {
@@ -90,7 +93,7 @@ static void set_shard(struct consul_core *c, unsigned k)
 	c->shard = k;
 	snprintf(c->service_id, sizeof c->service_id, "%s-shard-%u", svc, k);
 	snprintf(c->lock_key, sizeof c->lock_key, "%s/shards/%u", svc, k);
-	snprintf(c->prefix, sizeof c->prefix, "%s/", c->lock_key);
+	shard_kv_prefix(c->prefix, svc, c->generation, k);
 }
 
 void consul_core_init(struct consul_core *c, const struct config *cfg, struct store *s,
@@ -102,6 +105,7 @@ void consul_core_init(struct consul_core *c, const struct config *cfg, struct st
 	c->fail_open = cfg->consul_fail_open;
 	snprintf(c->addr, sizeof c->addr, "%s", addr);
 	c->claiming = cfg->shard_id == 0;
+	c->generation = 1;
 	set_shard(c, c->claiming ? 1 : cfg->shard_id);
 	snprintf(c->config_key, sizeof c->config_key, "%s/config", cfg->service_name);
 	c->backoff_ms = BACKOFF_MIN_MS;
@@ -131,6 +135,9 @@ static void update_gate(struct consul_core *c)
 		snprintf(p, sizeof p, "%s", c->cluster_problem);
 	else if (c->sync == SYNC_REFUSED)
 		snprintf(p, sizeof p, "%s", c->sync_problem);
+	else if (c->cluster == CLUSTER_FROZEN && c->lock != LOCK_HELD)
+		snprintf(p, sizeof p, "the cluster is being resharded to %u shards (%s); waiting for the "
+			 "new configuration", c->reshard_to, c->config_key);
 	else if (c->lock == LOCK_ELSEWHERE && c->claiming)
 		snprintf(p, sizeof p, "SHARD_ID=auto: all %u shards are held by other instances (Consul locks "
 			 "%s/shards/1..%u); standing by to claim the first one freed", c->cfg->total_shards,
@@ -253,8 +260,9 @@ static int next_sync(struct consul_core *c, uint64_t mono, struct consul_req *r)
 		return 1;
 	}
 	if ((c->sync == SYNC_WRITING || c->sync == SYNC_DONE) && mono >= c->txn_at) {
+		struct shard_kv_guard g = { c->lock_key, c->session, c->config_key, c->config_index };
 		c->body.len = 0;
-		if (!store_kv_txn(c->store, &c->body, c->prefix, c->lock_key, c->session))
+		if (!store_kv_txn(c->store, &c->body, c->prefix, &g))
 			return 0;
 		req(r, CONSUL_TXN, "PUT", &c->body, "/v1/txn", "", "");
 		return 1;
@@ -277,12 +285,18 @@ int consul_core_next(struct consul_core *c, uint64_t mono, struct consul_req *r)
 		req(r, CONSUL_SESSION, "PUT", &c->body, "/v1/session/create", "", "");
 		return 1;
 	}
+	if (c->release) {
+		req(r, CONSUL_RELEASE, "PUT", NULL, "/v1/kv/%s?release=%s", c->lock_key, c->session);
+		return 1;
+	}
 	if (c->cluster != CLUSTER_OK) {
 		if (mono < c->config_at)
 			return 0;
 		if (c->cluster == CLUSTER_CREATE) {
+			struct shard_kv_cluster mine = { .total = c->cfg->total_shards, .generation = 1 };
 			char text[SHARD_KV_CONFIG_MAX];
-			size_t n = shard_kv_config(text, c->cfg->total_shards, c->cfg->layout.name, 1);
+			snprintf(mine.layout, sizeof mine.layout, "%s", c->cfg->layout.name);
+			size_t n = shard_kv_config(text, &mine);
 			c->body.len = 0;
 			buf_append(&c->body, text, n);
 			req(r, CONSUL_CREATE_CONFIG, "PUT", &c->body, "/v1/kv/%s?cas=0", c->config_key, "");
@@ -406,6 +420,7 @@ static void drop_lock(struct consul_core *c, enum consul_lock to)
 static void lose_session(struct consul_core *c, uint64_t mono)
 {
 	c->session[0] = '\0';
+	c->release = 0;   /* gone with the session */
 	c->session_at = mono;
 	if (c->lock == LOCK_HELD) {
 		log_warn("msg=\"shard lock lost: the Consul session is gone (expired, destroyed or the agent lost its state)\" key=%s",
@@ -539,10 +554,20 @@ static void txn_answer(struct consul_core *c, const struct consul_answer *a, uin
 	}
 	metrics.kv_txn_failures++;
 	store_kv_txn_done(c->store, 0);
-	if (a->status == 409 && shard_kv_txn_lost_session(a->body, a->body_len)) {
+	int failed_op = a->status == 409 ? shard_kv_txn_failed_op(a->body, a->body_len) : -1;
+	if (failed_op == 0) {
 		log_warn("msg=\"shard lock lost: a state write failed its session check\" key=%s", c->lock_key);
 		drop_lock(c, LOCK_LOST);
 		c->acquire_at = mono;
+		return;
+	}
+	if (failed_op == 1) {
+		/* A reshard froze the cluster (or finished): nothing more is
+		 * reserved until the configuration is read again. */
+		log_warn("msg=\"the cluster configuration changed; reading it again before any further write\" key=%s",
+			 c->config_key);
+		c->cluster = CLUSTER_UNCHECKED;
+		c->config_at = mono;
 		return;
 	}
 	char body[160];
@@ -676,68 +701,112 @@ static int on_config(void *ud, const char *key, size_t key_len, const char *val,
 	return 0;
 }
 
-/* Stands aside (the gate says why) and reads the configuration again later:
- * an operator may correct either side. */
+/* Stands aside (the gate says why) and reads the configuration again soon:
+ * an operator may correct either side, or a reshard under way end. A
+ * holder stops serving at once and gives its lock up for the shard's
+ * holder under the cluster's configuration. */
 static void cluster_mismatch(struct consul_core *c, uint64_t mono, const char *why)
 {
 	set_problem(c->cluster_problem, why);
 	c->cluster = CLUSTER_MISMATCH;
-	c->config_at = mono + RESYNC_RETRY_MS;
+	c->config_at = mono + CONFIG_RECHECK_MS;
+	if (c->lock == LOCK_HELD) {
+		drop_lock(c, LOCK_UNKNOWN);
+		c->release = 1;
+	}
+}
+
+/* The configuration read agrees with this instance's: frozen by a reshard
+ * under way (serve what is reserved, ask again soon), or in force; a new
+ * generation's state lives under a new prefix, read again if held. */
+static void cluster_agrees(struct consul_core *c, uint64_t mono, const struct shard_kv_cluster *k,
+			   uint64_t index)
+{
+	uint64_t generation = k->generation ? k->generation : 1;
+	c->config_index = index;
+	c->cluster_problem[0] = '\0';
+	c->acquire_at = mono;
+	if (k->reshard_to) {
+		if (c->cluster != CLUSTER_FROZEN)
+			log_warn("msg=\"cluster frozen by a reshard under way: serving what is reserved, reserving nothing\" key=%s reshard_to=%u",
+				 c->config_key, k->reshard_to);
+		c->cluster = CLUSTER_FROZEN;
+		c->reshard_to = k->reshard_to;
+		c->config_at = mono + CONFIG_RECHECK_MS;
+		return;
+	}
+	if (c->cluster != CLUSTER_OK)
+		log_info("msg=\"cluster configuration agrees\" key=%s generation=%llu",
+			 c->config_key, (unsigned long long)generation);
+	c->cluster = CLUSTER_OK;
+	c->reshard_to = 0;
+	if (generation != c->generation) {
+		c->generation = generation;
+		set_shard(c, c->shard);
+		if (c->lock == LOCK_HELD)
+			start_sync(c, mono);
+	}
 }
 
 static void config_answer(struct consul_core *c, enum consul_op op, const struct consul_answer *a,
 			  uint64_t mono)
 {
 	struct config_ctx x = { .key = c->config_key };
+	struct shard_kv_cluster k;
 	char err[120], why[GATE_REASON_MAX];
-	uint64_t generation;
 	if (op == CONSUL_CREATE_CONFIG && a->status == 200) {
-		/* false: another instance created it first; read what it wrote. */
+		/* true: read it back for its index; false: another instance
+		 * created it first, read what it wrote. */
 		if (body_is(a, "true"))
 			log_info("msg=\"cluster configuration created in Consul\" key=%s", c->config_key);
-		c->cluster = body_is(a, "true") ? CLUSTER_OK : CLUSTER_UNCHECKED;
-		c->acquire_at = c->config_at = mono;
+		c->cluster = CLUSTER_UNCHECKED;
+		c->config_at = mono;
 		return;
 	}
-	if (op == CONSUL_READ_CONFIG && (a->status == 404 || a->status == 200)) {
-		if (a->status == 200 &&
-		    shard_kv_parse_listing(a->body, a->body_len, on_config, &x, err, sizeof err) != 0) {
-			snprintf(why, sizeof why, "the cluster configuration in Consul (%s) cannot be read: %s",
-				 c->config_key, err);
-			cluster_mismatch(c, mono, why);
-			return;
-		}
-		if (!x.found) {
-			c->cluster = CLUSTER_CREATE;
-			c->config_at = mono;
-			return;
-		}
-		int rc = shard_kv_config_check(x.val, x.val_len, c->cfg->total_shards, c->cfg->layout.name,
-					       &generation);
-		int shown = (int)(x.val_len > 160 ? 160 : x.val_len);
-		if (rc > 0) {
-			snprintf(why, sizeof why, "the cluster configuration in Consul (%s: %.*s) differs from this "
-				 "instance's (totalShards=%u layout=%s); start it with the cluster's TOTAL_SHARDS and "
-				 "SNOWFLAKE_LAYOUT", c->config_key, shown, x.val, c->cfg->total_shards,
-				 c->cfg->layout.name);
-			cluster_mismatch(c, mono, why);
-			return;
-		}
-		if (rc < 0) {
-			snprintf(why, sizeof why, "the cluster configuration in Consul (%s: %.*s) is malformed: "
-				 "it needs totalShards=N and layout=L", c->config_key, shown, x.val);
-			cluster_mismatch(c, mono, why);
-			return;
-		}
-		if (c->cluster != CLUSTER_OK)
-			log_info("msg=\"cluster configuration agrees\" key=%s generation=%llu",
-				 c->config_key, (unsigned long long)generation);
-		c->cluster = CLUSTER_OK;
-		c->cluster_problem[0] = '\0';
-		c->acquire_at = mono;
+	if (op != CONSUL_READ_CONFIG || (a->status != 404 && a->status != 200)) {
+		refused(c, op, a, &c->config_at, mono, CLIENT_ERROR_RETRY_MS);
 		return;
 	}
-	refused(c, op, a, &c->config_at, mono, CLIENT_ERROR_RETRY_MS);
+	if (a->status == 200 &&
+	    shard_kv_parse_listing(a->body, a->body_len, on_config, &x, err, sizeof err) != 0) {
+		snprintf(why, sizeof why, "the cluster configuration in Consul (%s) cannot be read: %s",
+			 c->config_key, err);
+		cluster_mismatch(c, mono, why);
+		return;
+	}
+	if (!x.found) {
+		c->cluster = CLUSTER_CREATE;
+		c->config_at = mono;
+		return;
+	}
+	int shown = (int)(x.val_len > 160 ? 160 : x.val_len);
+	if (shard_kv_config_parse(x.val, x.val_len, &k) != 0) {
+		snprintf(why, sizeof why, "the cluster configuration in Consul (%s: %.*s) is malformed: "
+			 "it needs totalShards=N and layout=L", c->config_key, shown, x.val);
+		cluster_mismatch(c, mono, why);
+		return;
+	}
+	if (k.total != c->cfg->total_shards || strcmp(k.layout, c->cfg->layout.name) != 0) {
+		snprintf(why, sizeof why, "the cluster configuration in Consul (%s: %.*s) differs from this "
+			 "instance's (totalShards=%u layout=%s); start it with the cluster's TOTAL_SHARDS and "
+			 "SNOWFLAKE_LAYOUT", c->config_key, shown, x.val, c->cfg->total_shards,
+			 c->cfg->layout.name);
+		cluster_mismatch(c, mono, why);
+		return;
+	}
+	cluster_agrees(c, mono, &k, a->index);
+}
+
+/* The lock given up after the configuration changed. */
+static void release_answer(struct consul_core *c, const struct consul_answer *a, uint64_t mono)
+{
+	if (a->status == 200) {
+		c->release = 0;
+		log_info("msg=\"shard lock released for the cluster's configuration\" key=%s", c->lock_key);
+	} else {
+		refused(c, CONSUL_RELEASE, a, &c->retry_at, mono, WRITE_RETRY_MS);
+		c->release = a->status != 404;   /* 404: nothing to release */
+	}
 }
 
 static void answered(struct consul_core *c, enum consul_op op, const struct consul_answer *a, uint64_t mono)
@@ -783,6 +852,9 @@ static void answered(struct consul_core *c, enum consul_op op, const struct cons
 	case CONSUL_READ_CONFIG:
 	case CONSUL_CREATE_CONFIG:
 		config_answer(c, op, a, mono);
+		break;
+	case CONSUL_RELEASE:
+		release_answer(c, a, mono);
 		break;
 	}
 }
@@ -848,6 +920,12 @@ void consul_core_health(const struct consul_core *c, struct buf *b)
 	buf_putc(b, ',');
 	json_key(b, "state");
 	json_cstr(b, sync_names[c->sync]);
+	buf_putc(b, ',');
+	json_key(b, "cluster");
+	json_cstr(b, cluster_names[c->cluster]);
+	buf_putc(b, ',');
+	json_key(b, "generation");
+	buf_u64(b, c->generation);
 	buf_putc(b, ',');
 	json_key(b, "reachable");
 	buf_puts(b, c->reachable ? "true," : "false,");

@@ -8,7 +8,12 @@
  * (total shards, snowflake layout, generation), creates it from its own
  * configuration when missing (cas=0), and stands aside, naming both, when
  * it differs: a shard of another shard count or layout would repeat the
- * values of the cluster's shards.
+ * values of the cluster's shards. Every state txn checks the
+ * configuration's ModifyIndex: a reshard (reshard.c) first freezes the
+ * cluster by rewriting it, so the old generation's writes fail, and the
+ * holders read it again: while frozen they serve only what they already
+ * reserved; once the new generation is written, a holder whose shard count
+ * no longer matches drops and releases its lock.
  *
  * SHARD_ID=auto: the instance takes the lowest shard whose lock is free
  * and becomes that shard (c->claim), or stands by asking every few seconds.
@@ -27,6 +32,7 @@
 #include "config.h"
 #include "gate.h"
 #include "json.h"
+#include "shard_kv.h"
 #include "store.h"
 
 #define CONSUL_SESSION_TTL_S    10
@@ -38,12 +44,12 @@ enum consul_op {
 	CONSUL_NONE, CONSUL_RESOLVE, CONSUL_CLEAR, CONSUL_REGISTER, CONSUL_VERIFY,
 	CONSUL_SESSION, CONSUL_ACQUIRE, CONSUL_RENEW, CONSUL_READ_IDENTITY,
 	CONSUL_READ_FENCE, CONSUL_READ_PAGE, CONSUL_TXN, CONSUL_WATCH, CONSUL_READ_CONFIG,
-	CONSUL_CREATE_CONFIG, CONSUL_OP_COUNT
+	CONSUL_CREATE_CONFIG, CONSUL_RELEASE, CONSUL_OP_COUNT
 };
 
 enum consul_lock { LOCK_UNKNOWN, LOCK_HELD, LOCK_ELSEWHERE, LOCK_LOST };
 /* Whether this instance agrees with the cluster's configuration in KV. */
-enum consul_cluster { CLUSTER_UNCHECKED, CLUSTER_CREATE, CLUSTER_OK, CLUSTER_MISMATCH };
+enum consul_cluster { CLUSTER_UNCHECKED, CLUSTER_CREATE, CLUSTER_OK, CLUSTER_MISMATCH, CLUSTER_FROZEN };
 /* Where the shard state stands for this holder. */
 enum consul_sync { SYNC_NONE, SYNC_READING, SYNC_WRITING, SYNC_DONE, SYNC_REFUSED };
 
@@ -74,7 +80,7 @@ struct consul_core {
 	char addr[64];                /* advertised to Consul */
 	char service_id[96];
 	char lock_key[128];
-	char prefix[140];             /* "<svc>/shards/<k>/" */
+	char prefix[SHARD_KV_PREFIX_MAX];   /* shard k's state in this generation */
 	unsigned shard;               /* k: configured, claimed, or the candidate while claiming */
 	int claiming;                 /* SHARD_ID=auto and no shard yet */
 	int (*claim)(void *ud, unsigned shard);   /* makes the instance shard k: 0 ok */
@@ -96,6 +102,10 @@ struct consul_core {
 
 	enum consul_cluster cluster;
 	uint64_t config_at;
+	uint64_t generation;          /* the cluster's, as last read (1 before any reshard) */
+	uint64_t config_index;        /* its ModifyIndex: every state txn checks it */
+	unsigned reshard_to;          /* frozen: the reshard under way is to this many shards */
+	int release;                  /* a lock dropped for a changed configuration: release it */
 	char cluster_problem[GATE_REASON_MAX];   /* the configurations that differ */
 
 	enum consul_sync sync;

@@ -12,12 +12,23 @@ size_t shard_kv_identity(char out[SHARD_KV_IDENTITY_MAX], unsigned shard, unsign
 	return n < 0 ? 0 : (size_t)n < SHARD_KV_IDENTITY_MAX ? (size_t)n : SHARD_KV_IDENTITY_MAX - 1;
 }
 
-size_t shard_kv_config(char out[SHARD_KV_CONFIG_MAX], unsigned total, const char *layout,
-		       uint64_t generation)
+size_t shard_kv_config(char out[SHARD_KV_CONFIG_MAX], const struct shard_kv_cluster *c)
 {
 	int n = snprintf(out, SHARD_KV_CONFIG_MAX, "totalShards=%u layout=%s generation=%llu",
-			 total, layout, (unsigned long long)generation);
+			 c->total, c->layout, (unsigned long long)c->generation);
+	if (c->reshard_to && n > 0 && n < SHARD_KV_CONFIG_MAX)
+		n += snprintf(out + n, SHARD_KV_CONFIG_MAX - (size_t)n, " reshardTo=%u", c->reshard_to);
 	return n < 0 ? 0 : (size_t)n < SHARD_KV_CONFIG_MAX ? (size_t)n : SHARD_KV_CONFIG_MAX - 1;
+}
+
+size_t shard_kv_prefix(char out[SHARD_KV_PREFIX_MAX], const char *svc, uint64_t generation,
+		       unsigned shard)
+{
+	int n = generation > 1 ?
+		snprintf(out, SHARD_KV_PREFIX_MAX, "%s/generations/%llu/shards/%u/", svc,
+			 (unsigned long long)generation, shard) :
+		snprintf(out, SHARD_KV_PREFIX_MAX, "%s/shards/%u/", svc, shard);
+	return n < 0 ? 0 : (size_t)n < SHARD_KV_PREFIX_MAX ? (size_t)n : SHARD_KV_PREFIX_MAX - 1;
 }
 
 /* ---- bucket values ---- */
@@ -59,14 +70,13 @@ static int keyed(const char *w, size_t n, const char *key, const char **v, size_
 	return 1;
 }
 
-int shard_kv_config_check(const char *v, size_t n, unsigned total, const char *layout,
-			  uint64_t *generation)
+int shard_kv_config_parse(const char *v, size_t n, struct shard_kv_cluster *c)
 {
 	const char *p = v, *end = v + n, *val;
 	size_t vn;
-	uint64_t t = 0;
-	int have_total = 0, have_layout = 0, same_layout = 0;
-	*generation = 0;
+	uint64_t t = 0, to = 0;
+	int have_total = 0, have_layout = 0;
+	memset(c, 0, sizeof *c);
 	while (p < end) {
 		if (*p == ' ' || *p == '\n' || *p == '\r' || *p == '\t') {
 			p++;
@@ -77,20 +87,26 @@ int shard_kv_config_check(const char *v, size_t n, unsigned total, const char *l
 			p++;
 		size_t wn = (size_t)(p - w);
 		if (keyed(w, wn, "totalShards", &val, &vn)) {
-			if (parse_u64(val, vn, &t) != 0)
+			if (parse_u64(val, vn, &t) != 0 || t > 1024)
 				return -1;
 			have_total = 1;
 		} else if (keyed(w, wn, "layout", &val, &vn)) {
+			if (vn >= sizeof c->layout)
+				return -1;
+			memcpy(c->layout, val, vn);
+			c->layout[vn] = '\0';
 			have_layout = 1;
-			same_layout = vn == strlen(layout) && memcmp(val, layout, vn) == 0;
 		} else if (keyed(w, wn, "generation", &val, &vn)) {
-			if (parse_u64(val, vn, generation) != 0)
+			if (parse_u64(val, vn, &c->generation) != 0)
+				return -1;
+		} else if (keyed(w, wn, "reshardTo", &val, &vn)) {
+			if (parse_u64(val, vn, &to) != 0 || to < 1 || to > 1024)
 				return -1;
 		}
 	}
-	if (!have_total || !have_layout)
-		return -1;
-	return t == total && same_layout ? 0 : 1;
+	c->total = (unsigned)t;
+	c->reshard_to = (unsigned)to;
+	return have_total && have_layout ? 0 : -1;
 }
 
 int shard_kv_parse_bucket(const char *v, size_t n,
@@ -336,18 +352,38 @@ out:
 
 /* ---- txn ---- */
 
-void shard_kv_txn_begin(struct buf *b, const char *lock_key, const char *session)
+/* Every op but a txn's first is preceded by a comma. */
+static void op(struct buf *b, const char *verb)
 {
-	buf_puts(b, "[{\"KV\":{\"Verb\":\"check-session\",\"Key\":");
-	json_cstr(b, lock_key);
-	buf_puts(b, ",\"Session\":");
-	json_cstr(b, session);
-	buf_puts(b, "}}");
+	if (b->len && b->data[b->len - 1] != '[')
+		buf_putc(b, ',');
+	buf_puts(b, "{\"KV\":{\"Verb\":\"");
+	buf_puts(b, verb);
+	buf_puts(b, "\",\"Key\":");
+}
+
+void shard_kv_txn_begin(struct buf *b, const struct shard_kv_guard *g)
+{
+	buf_putc(b, '[');
+	if (g->session) {
+		op(b, "check-session");
+		json_cstr(b, g->lock_key);
+		buf_puts(b, ",\"Session\":");
+		json_cstr(b, g->session);
+		buf_puts(b, "}}");
+	}
+	if (g->config_key) {
+		op(b, "check-index");
+		json_cstr(b, g->config_key);
+		buf_puts(b, ",\"Index\":");
+		buf_u64(b, g->config_index);
+		buf_puts(b, "}}");
+	}
 }
 
 void shard_kv_txn_set(struct buf *b, const char *key, const char *val, size_t n)
 {
-	buf_puts(b, ",{\"KV\":{\"Verb\":\"set\",\"Key\":");
+	op(b, "set");
 	json_cstr(b, key);
 	buf_puts(b, ",\"Value\":\"");
 	shard_kv_base64(b, val, n);
@@ -356,7 +392,7 @@ void shard_kv_txn_set(struct buf *b, const char *key, const char *val, size_t n)
 
 void shard_kv_txn_del(struct buf *b, const char *key)
 {
-	buf_puts(b, ",{\"KV\":{\"Verb\":\"delete\",\"Key\":");
+	op(b, "delete");
 	json_cstr(b, key);
 	buf_puts(b, "}}");
 }
@@ -366,9 +402,28 @@ void shard_kv_txn_end(struct buf *b)
 	buf_putc(b, ']');
 }
 
-int shard_kv_txn_lost_session(const char *body, size_t n)
+void shard_kv_txn_del_tree(struct buf *b, const char *prefix)
 {
-	/* {"Errors":[{"OpIndex":0,"What":"..."}],...} */
-	static const char op0[] = "\"OpIndex\":0,";
-	return memmem(body, n, op0, sizeof op0 - 1) != NULL;
+	op(b, "delete-tree");
+	json_cstr(b, prefix);
+	buf_puts(b, "}}");
+}
+
+int shard_kv_txn_failed_op(const char *body, size_t n)
+{
+	/* {"Errors":[{"OpIndex":1,"What":"..."}],...}, which Consul indents. */
+	static const char key[] = "\"OpIndex\":";
+	const char *p = memmem(body, n, key, sizeof key - 1);
+	uint64_t i;
+	if (!p)
+		return -1;
+	p += sizeof key - 1;
+	while (p < body + n && (*p == ' ' || *p == '\t' || *p == '\n' || *p == '\r'))
+		p++;
+	size_t digits = 0;
+	while (p + digits < body + n && p[digits] >= '0' && p[digits] <= '9')
+		digits++;
+	if (p + digits >= body + n || !strchr(",} \t\r\n", p[digits]) || !p[digits])
+		return -1;   /* cut short: not the shape */
+	return parse_u64(p, digits, &i) == 0 && i < 1024 ? (int)i : -1;
 }

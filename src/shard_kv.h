@@ -14,7 +14,12 @@
  * read in 16 prefix pages (e/0 .. e/f) and written 63 buckets per txn.
  *
  * The cluster's configuration, <SERVICE_NAME>/config, is what every shard
- * must agree on: "totalShards=N layout=L generation=G". */
+ * must agree on: "totalShards=N layout=L generation=G[ reshardTo=M]".
+ * Generation 1 keeps its shards' state under <SERVICE_NAME>/shards/<k>/;
+ * each reshard writes the next generation's under
+ * <SERVICE_NAME>/generations/<g>/shards/<k>/ (the locks stay
+ * <SERVICE_NAME>/shards/<k>). reshardTo marks a reshard under way: the
+ * shards are frozen (no new reservation) until generation g+1 is written. */
 #ifndef SHARD_KV_H
 #define SHARD_KV_H
 #include <stddef.h>
@@ -47,15 +52,22 @@ size_t shard_kv_identity(char out[SHARD_KV_IDENTITY_MAX], unsigned shard, unsign
 			 const char *layout, uint64_t machine);
 
 #define SHARD_KV_CONFIG_MAX 160
-/* "totalShards=N layout=L generation=G"; returns its length. */
-size_t shard_kv_config(char out[SHARD_KV_CONFIG_MAX], unsigned total, const char *layout,
-		       uint64_t generation);
-/* Compares a stored configuration with this instance's total and layout
- * (words in any order; unknown words are left for later versions). 0 when
- * they agree (*generation set, 0 when absent), 1 when they differ, -1 when
- * the text lacks totalShards or layout or has a malformed number. */
-int shard_kv_config_check(const char *v, size_t n, unsigned total, const char *layout,
-			  uint64_t *generation);
+#define SHARD_KV_PREFIX_MAX 160
+struct shard_kv_cluster {
+	unsigned total;
+	char layout[64];
+	uint64_t generation;          /* 0 when written by a version without reshards: as 1 */
+	unsigned reshard_to;          /* 0, or M while a reshard to M shards is under way */
+};
+/* "totalShards=N layout=L generation=G[ reshardTo=M]"; returns its length. */
+size_t shard_kv_config(char out[SHARD_KV_CONFIG_MAX], const struct shard_kv_cluster *c);
+/* Reads the words above in any order (unknown words are left for later
+ * versions). 0 ok; -1 when totalShards or layout is missing or a value is
+ * malformed. */
+int shard_kv_config_parse(const char *v, size_t n, struct shard_kv_cluster *c);
+/* Where generation g keeps shard k's state (see above); returns its length. */
+size_t shard_kv_prefix(char out[SHARD_KV_PREFIX_MAX], const char *svc, uint64_t generation,
+		       unsigned shard);
 
 struct kv_entity {
 	char name[ENTITY_NAME_MAX + 1];
@@ -87,13 +99,24 @@ int shard_kv_parse_listing(const char *json, size_t n,
 				     const char *val, size_t val_len),
 			   void *ud, char *err, size_t errlen);
 
-/* Txn building: begin writes `[` and the check-session op on the lock key;
- * set / del append one op each; end closes the array. */
-void shard_kv_txn_begin(struct buf *b, const char *lock_key, const char *session);
+/* What a txn checks first: the writer still holds the lock (session
+ * non-NULL) and the cluster configuration is the one it read (config_key
+ * non-NULL: check-index on its ModifyIndex, so that a reshard's freeze
+ * stops every write of the old generation). */
+struct shard_kv_guard {
+	const char *lock_key, *session;
+	const char *config_key;
+	uint64_t config_index;
+};
+/* Txn building: begin writes `[` and the guard's checks; set / del /
+ * del_tree append one op each; end closes the array. */
+void shard_kv_txn_begin(struct buf *b, const struct shard_kv_guard *g);
 void shard_kv_txn_set(struct buf *b, const char *key, const char *val, size_t n);
 void shard_kv_txn_del(struct buf *b, const char *key);
+void shard_kv_txn_del_tree(struct buf *b, const char *prefix);
 void shard_kv_txn_end(struct buf *b);
-/* A 409 txn answer failed on its first op, the session check: the lock is gone. */
-int shard_kv_txn_lost_session(const char *body, size_t n);
+/* The index of the op a 409 txn answer failed on (0: the session check of
+ * a guarded txn), -1 when the answer names none. */
+int shard_kv_txn_failed_op(const char *body, size_t n);
 
 #endif

@@ -107,7 +107,7 @@ static void key_of(char *out, size_t cap, const char *prefix, const char *what, 
 }
 
 size_t store_kv_txn(struct store *s, struct buf *body, const char *prefix,
-		    const char *lock_key, const char *session)
+		    const struct shard_kv_guard *guard)
 {
 	struct store_kv *kv = s->kv;
 	char key[300], num[24];
@@ -116,7 +116,7 @@ size_t store_kv_txn(struct store *s, struct buf *body, const char *prefix,
 	if (!kv || !store_kv_pending(s))
 		return 0;
 	buf_init(&val);
-	shard_kv_txn_begin(body, lock_key, session);
+	shard_kv_txn_begin(body, guard);
 	kv->txn_identity = !kv->identity_ok;
 	if (kv->txn_identity) {
 		key_of(key, sizeof key, prefix, "identity", 0);
@@ -131,7 +131,7 @@ size_t store_kv_txn(struct store *s, struct buf *body, const char *prefix,
 		ops++;
 	}
 	kv->txn_n = 0;
-	while (kv->qlen && ops < SHARD_KV_TXN_OPS - 1) {
+	while (kv->qlen && ops < SHARD_KV_TXN_OPS - 2) {   /* after the guard's two checks */
 		unsigned b = kv->queue[kv->qhead];
 		val.len = 0;
 		store_each_in_bucket(s, b, encode_entity, &val);

@@ -7,6 +7,7 @@
 #include <stddef.h>
 #include <stdint.h>
 #include "json.h"
+#include "shard_kv.h"
 #include "store.h"
 
 /* Turns replication bookkeeping on (Consul configured). -1 out of memory. */
@@ -25,11 +26,11 @@ void store_kv_read_begin(struct store *s);
 int store_kv_read_bucket(struct store *s, const char *val, size_t n, char *err, size_t errlen);
 int store_kv_read_end(struct store *s);
 
-/* Builds the next txn into body (check-session on lock_key first, then up
- * to 63 bucket, fence or identity writes under prefix "<svc>/shards/<k>/").
+/* Builds the next txn into body (the guard's checks first, then up to 62
+ * bucket, fence or identity writes under prefix, shard_kv_prefix()).
  * Returns the number of writes, 0 when nothing is waiting. */
 size_t store_kv_txn(struct store *s, struct buf *body, const char *prefix,
-		    const char *lock_key, const char *session);
+		    const struct shard_kv_guard *guard);
 /* The txn's outcome: committed (its marks become usable) or not (its
  * writes are queued again). */
 void store_kv_txn_done(struct store *s, int committed);

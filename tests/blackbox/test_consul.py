@@ -140,6 +140,7 @@ def test_registration_address_port_tags_meta_and_passing_check(servers, agent, n
     st, body = health(s)
     assert st == 200 and body["status"] == "healthy"
     assert body["consul"] == {"registered": True, "lock": "held", "state": "synced",
+                              "cluster": "agrees", "generation": 1,
                               "reachable": True, "failOpen": False}
     assert metric(s, "shardid_consul_registered") == 1
     assert metric(s, "shardid_shard_lock_held") == 1

@@ -142,12 +142,13 @@ static const char *listing(const char *key, const char *val)
 
 #define CONFIGK "svc/config"
 #define MY_CONFIG "totalShards=3 layout=sonyflake generation=1"
+#define CONFIG_INDEX 37   /* the configuration's ModifyIndex, as X-Consul-Index says it */
 
 /* The cluster configuration read after the session: it agrees. */
 static void agree_config(void)
 {
 	EXPECT(CONSUL_READ_CONFIG, "GET", "/v1/kv/" CONFIGK "?consistent");
-	answer(CONSUL_READ_CONFIG, 200, listing(CONFIGK, MY_CONFIG));
+	answer_idx(CONSUL_READ_CONFIG, 200, listing(CONFIGK, MY_CONFIG), CONFIG_INDEX);
 }
 
 /* Session and lock. */
@@ -199,12 +200,17 @@ static unsigned read_state(const char *identity, const char *fence, const char *
 static const char txn_head[] =
 	"[{\"KV\":{\"Verb\":\"check-session\",\"Key\":\"" LOCKK "\",\"Session\":\"";
 
-/* q is a txn with the session check of sid first. */
+/* q is a txn with the session check of sid first, then the check of the
+ * configuration's index as last read. */
 static int txn_body_ok(const char *sid)
 {
+	char index_check[160];
 	size_t hl = strlen(txn_head), sl = strlen(sid);
-	if (!q.body || q.body->len < hl + sl + 3 || memcmp(q.body->data, txn_head, hl) != 0 ||
-	    memcmp(q.body->data + hl, sid, sl) != 0 || memcmp(q.body->data + hl + sl, "\"}}", 3) != 0) {
+	size_t il = (size_t)snprintf(index_check, sizeof index_check,
+				     "\"}},{\"KV\":{\"Verb\":\"check-index\",\"Key\":\"" CONFIGK "\",\"Index\":%llu}}",
+				     (unsigned long long)c.config_index);
+	if (!q.body || q.body->len < hl + sl + il || memcmp(q.body->data, txn_head, hl) != 0 ||
+	    memcmp(q.body->data + hl, sid, sl) != 0 || memcmp(q.body->data + hl + sl, index_check, il) != 0) {
 		fprintf(stderr, "  txn body: %.*s\n", q.body ? (int)q.body->len : 0, q.body ? q.body->data : "");
 		return 0;
 	}
@@ -485,10 +491,10 @@ static void test_lost_lock_in_txn(void)
 	e = store_find(&st, "lost", 4);
 	CHECK(e && store_take(&st, e, 1, now, &first) == STORE_OK);
 
-	/* A 409 for a later op is not a lost lock. */
+	/* A 409 for a later op is not a lost lock (nor a changed configuration). */
 	CHECK(e && store_take(&st, e, e->reserved_i - e->next_i + 1, now, &first) == STORE_PENDING);
 	CHECK(chores() == CONSUL_TXN);
-	answer(CONSUL_TXN, 409, "{\"Errors\":[{\"OpIndex\":1,\"What\":\"value too large\"}]}");
+	answer(CONSUL_TXN, 409, "{\"Errors\":[{\"OpIndex\":2,\"What\":\"value too large\"}]}");
 	CHECK(c.lock == LOCK_HELD);
 	CHECK(gate_says("HTTP 409"));
 	teardown();
@@ -800,12 +806,16 @@ static void test_cluster_config(void)
 	CHECK(c.cluster == CLUSTER_MISMATCH);
 	CHECK(gate_says("the cluster configuration in Consul (" CONFIGK ": totalShards=4 layout=sonyflake "
 			"generation=1) differs from this instance's (totalShards=3 layout=sonyflake)"));
-	/* No lock is asked for; the session is kept alive; read again later. */
+	/* No lock is asked for; read again in 2 s; the session is kept alive. */
 	CHECK(next() == CONSUL_NONE);
+	now += 1999;
+	CHECK(next() == CONSUL_NONE);
+	now += 1;
+	EXPECT(CONSUL_READ_CONFIG, "GET", "/v1/kv/" CONFIGK "?consistent");
+	answer(CONSUL_READ_CONFIG, 200, listing(CONFIGK, "totalShards=4 layout=sonyflake generation=1"));
 	now += CONSUL_RENEW_MS;
 	EXPECT(CONSUL_RENEW, "PUT", "/v1/session/renew/" SID);
 	answer(CONSUL_RENEW, 200, "[{}]");
-	CHECK(next() == CONSUL_NONE);
 	CHECK(c.lock == LOCK_UNKNOWN);
 	now += 10000;
 	CHECK(chores() == CONSUL_READ_CONFIG);
@@ -821,10 +831,10 @@ static void test_cluster_config(void)
 	CHECK(chores() == CONSUL_READ_CONFIG);
 	answer(CONSUL_READ_CONFIG, 200, "not json");
 	CHECK(gate_says("the cluster configuration in Consul (" CONFIGK ") cannot be read"));
-	/* Corrected (words in any order, a later generation): on to the lock. */
+	/* Corrected (words in any order, no generation: the first): on to the lock. */
 	now += 10000;
 	CHECK(chores() == CONSUL_READ_CONFIG);
-	answer(CONSUL_READ_CONFIG, 200, listing(CONFIGK, "generation=7 layout=sonyflake totalShards=3"));
+	answer(CONSUL_READ_CONFIG, 200, listing(CONFIGK, "layout=sonyflake totalShards=3"));
 	CHECK(c.cluster == CLUSTER_OK);
 	EXPECT(CONSUL_ACQUIRE, "PUT", "/v1/kv/" LOCKK "?acquire=" SID);
 	answer(CONSUL_ACQUIRE, 200, "true");
@@ -834,7 +844,7 @@ static void test_cluster_config(void)
 	CHECK(gate_problem() == NULL);
 	teardown();
 
-	/* The first instance: created, then straight to the lock. */
+	/* The first instance: created, read back for its index, then the lock. */
 	setup(0);
 	EXPECT(CONSUL_SESSION, "PUT", NULL);
 	answer(CONSUL_SESSION, 200, "{\"ID\":\"" SID "\"}");
@@ -842,7 +852,8 @@ static void test_cluster_config(void)
 	answer(CONSUL_READ_CONFIG, 404, "");
 	EXPECT(CONSUL_CREATE_CONFIG, "PUT", NULL);
 	answer(CONSUL_CREATE_CONFIG, 200, "true\n");
-	CHECK(c.cluster == CLUSTER_OK);
+	agree_config();
+	CHECK(c.cluster == CLUSTER_OK && c.config_index == CONFIG_INDEX);
 	EXPECT(CONSUL_ACQUIRE, "PUT", "/v1/kv/" LOCKK "?acquire=" SID);
 	teardown();
 
@@ -871,6 +882,74 @@ static void test_cluster_config(void)
 	answer(CONSUL_READ_CONFIG, 0, "connect: connection refused");
 	CHECK(gate_says("differs from this instance's"));
 	CHECK(st.kv->required);
+	teardown();
+}
+
+/* A reshard as the holder sees it: the freeze makes its next write fail
+ * the index check; it reads the configuration again, keeps serving what
+ * KV committed but writes nothing while frozen; a new generation with its
+ * shard count moves its state under the generation's prefix (read again
+ * before serving); one with another shard count closes the gate at once
+ * and releases the lock. */
+static void test_reshard(void)
+{
+	setup(0);
+	to_serving(SID);
+	CHECK(chores() == CONSUL_NONE);
+	struct entity *e = new_seq("r");
+	uint64_t first;
+	CHECK(e && store_take(&st, e, 1, now, &first) == STORE_PENDING);
+	CHECK(expect_txn(SID));
+	answer(CONSUL_TXN, 200, "{}");
+	CHECK(e && store_take(&st, e, 1, now, &first) == STORE_OK);
+
+	/* Frozen: the next reservation fails its index check (op 1). */
+	CHECK(e && store_take(&st, e, e->reserved_i - e->next_i + 1, now, &first) == STORE_PENDING);
+	CHECK(expect_txn(SID));
+	answer(CONSUL_TXN, 409, "{\"Errors\":[{\"OpIndex\":1,\"What\":\"failed index check\"}]}");
+	CHECK(c.lock == LOCK_HELD && c.cluster == CLUSTER_UNCHECKED);
+	CHECK(store_kv_pending(&st));
+	EXPECT(CONSUL_READ_CONFIG, "GET", "/v1/kv/" CONFIGK "?consistent");
+	answer_idx(CONSUL_READ_CONFIG, 200, listing(CONFIGK, MY_CONFIG " reshardTo=4"), 50);
+	CHECK(c.cluster == CLUSTER_FROZEN && c.config_index == 50);
+	CHECK(gate_problem() == NULL);                /* what is reserved is served */
+	CHECK(e && store_take(&st, e, 1, now, &first) == STORE_OK);
+	CHECK(next() == CONSUL_NONE);                 /* no write while frozen */
+	now += 1999;
+	CHECK(next() == CONSUL_NONE);
+	now += 1;
+	CHECK(chores() == CONSUL_READ_CONFIG);
+	answer_idx(CONSUL_READ_CONFIG, 200, listing(CONFIGK, MY_CONFIG " reshardTo=4"), 50);
+	CHECK(c.cluster == CLUSTER_FROZEN && c.lock == LOCK_HELD);
+
+	/* Generation 2 of 4 shards: not this instance's; it stops serving at
+	 * once and releases the lock for the new shard 2. */
+	now += 2000;
+	CHECK(chores() == CONSUL_READ_CONFIG);
+	answer_idx(CONSUL_READ_CONFIG, 200, listing(CONFIGK, "totalShards=4 layout=sonyflake generation=2"), 60);
+	CHECK(c.cluster == CLUSTER_MISMATCH && c.lock == LOCK_UNKNOWN);
+	CHECK(gate_says("differs from this instance's (totalShards=3 layout=sonyflake)"));
+	EXPECT(CONSUL_RELEASE, "PUT", "/v1/kv/" LOCKK "?release=" SID);
+	answer(CONSUL_RELEASE, 200, "true");
+	CHECK(!c.release);
+	CHECK(chores() == CONSUL_NONE);
+	teardown();
+
+	/* A new generation of this shard count (3 -> 4 -> 3): the state moves
+	 * under the generation's prefix and is read again before serving. */
+	setup(0);
+	to_serving(SID);
+	CHECK(chores() == CONSUL_NONE);
+	e = new_seq("r");
+	CHECK(e && store_take(&st, e, 1, now, &first) == STORE_PENDING);
+	CHECK(expect_txn(SID));
+	answer(CONSUL_TXN, 409, "{\"Errors\":[{\"OpIndex\":1,\"What\":\"failed index check\"}]}");
+	EXPECT(CONSUL_READ_CONFIG, "GET", NULL);
+	answer_idx(CONSUL_READ_CONFIG, 200, listing(CONFIGK, "totalShards=3 layout=sonyflake generation=3"), 70);
+	CHECK(c.cluster == CLUSTER_OK && c.generation == 3 && c.config_index == 70);
+	CHECK(strcmp(c.prefix, "svc/generations/3/shards/2/") == 0);
+	CHECK(gate_says("reading the shard state from Consul (svc/generations/3/shards/2/)"));
+	EXPECT(CONSUL_READ_IDENTITY, "GET", "/v1/kv/svc/generations/3/shards/2/identity?consistent");
 	teardown();
 }
 
@@ -958,6 +1037,7 @@ int main(void)
 	test_standby_watch();
 	test_unreachable_at_start();
 	test_cluster_config();
+	test_reshard();
 	test_auto_claim();
 	return check_summary("consul_core");
 }

@@ -566,7 +566,8 @@ static void test_txn_body(void)
 {
 	struct buf b;
 	buf_init(&b);
-	shard_kv_txn_begin(&b, "svc/shards/1", "adf4238a-882b-9ddc-4a9d-5b6758e4159e");
+	struct shard_kv_guard g = { "svc/shards/1", "adf4238a-882b-9ddc-4a9d-5b6758e4159e", "svc/config", 42 };
+	shard_kv_txn_begin(&b, &g);
 	shard_kv_txn_set(&b, "svc/shards/1/e/0a1", "a int 0 16\n", 11);
 	shard_kv_txn_del(&b, "svc/shards/1/e/fff");
 	shard_kv_txn_set(&b, "svc/shards/1/fence", "", 0);
@@ -574,79 +575,121 @@ static void test_txn_body(void)
 	CHECK_STR(b.data, b.len,
 		  "[{\"KV\":{\"Verb\":\"check-session\",\"Key\":\"svc/shards/1\","
 		  "\"Session\":\"adf4238a-882b-9ddc-4a9d-5b6758e4159e\"}},"
+		  "{\"KV\":{\"Verb\":\"check-index\",\"Key\":\"svc/config\",\"Index\":42}},"
 		  "{\"KV\":{\"Verb\":\"set\",\"Key\":\"svc/shards/1/e/0a1\",\"Value\":\"YSBpbnQgMCAxNgo=\"}},"
 		  "{\"KV\":{\"Verb\":\"delete\",\"Key\":\"svc/shards/1/e/fff\"}},"
 		  "{\"KV\":{\"Verb\":\"set\",\"Key\":\"svc/shards/1/fence\",\"Value\":\"\"}}]");
 
 	/* Keys and sessions are JSON-escaped. */
 	b.len = 0;
-	shard_kv_txn_begin(&b, "a\"b\\c", "s\n");
+	struct shard_kv_guard session_only = { "a\"b\\c", "s\n", NULL, 0 };
+	shard_kv_txn_begin(&b, &session_only);
 	shard_kv_txn_end(&b);
 	CHECK_STR(b.data, b.len,
 		  "[{\"KV\":{\"Verb\":\"check-session\",\"Key\":\"a\\\"b\\\\c\",\"Session\":\"s\\n\"}}]");
+
+	/* The reshard's writes: the configuration's index alone, a tree delete. */
+	b.len = 0;
+	struct shard_kv_guard index_only = { NULL, NULL, "svc/config", 7 };
+	shard_kv_txn_begin(&b, &index_only);
+	shard_kv_txn_del_tree(&b, "svc/generations/2/");
+	shard_kv_txn_end(&b);
+	CHECK_STR(b.data, b.len,
+		  "[{\"KV\":{\"Verb\":\"check-index\",\"Key\":\"svc/config\",\"Index\":7}},"
+		  "{\"KV\":{\"Verb\":\"delete-tree\",\"Key\":\"svc/generations/2/\"}}]");
+	/* No guard: the first op has no comma before it. */
+	b.len = 0;
+	struct shard_kv_guard none = { NULL, NULL, NULL, 0 };
+	shard_kv_txn_begin(&b, &none);
+	shard_kv_txn_del(&b, "k");
+	shard_kv_txn_end(&b);
+	CHECK_STR(b.data, b.len, "[{\"KV\":{\"Verb\":\"delete\",\"Key\":\"k\"}}]");
 	buf_free(&b);
 }
 
-static int lost(const char *body)
+static int failed_op(const char *body)
 {
 	size_t n = strlen(body);
-	return shard_kv_txn_lost_session(check_at_edge(body, n), n);
+	return shard_kv_txn_failed_op(check_at_edge(body, n), n);
 }
 
-static void test_txn_lost_session(void)
+static void test_txn_failed_op(void)
 {
-	CHECK(lost("{\"Results\":null,\"Errors\":[{\"OpIndex\":0,\"What\":\"failed session check\"}]}") == 1);
-	CHECK(lost("{\"Errors\":[{\"OpIndex\":0,\"What\":\"failed session check\"}]}") == 1);
-	/* A later op failed: the session check passed. */
-	CHECK(lost("{\"Errors\":[{\"OpIndex\":2,\"What\":\"key too large\"}]}") == 0);
-	CHECK(lost("{\"Errors\":[{\"OpIndex\":10,\"What\":\"x\"}]}") == 0);
-	CHECK(lost("{\"Errors\":[{\"OpIndex\":20,\"What\":\"x\"}]}") == 0);
-	CHECK(lost("") == 0);
-	CHECK(lost("Permission denied") == 0);
-	CHECK(lost("\"OpIndex\":0") == 0);            /* cut short: not the shape */
+	CHECK(failed_op("{\"Results\":null,\"Errors\":[{\"OpIndex\":0,\"What\":\"failed session check\"}]}") == 0);
+	CHECK(failed_op("{\"Errors\":[{\"OpIndex\":0,\"What\":\"failed session check\"}]}") == 0);
+	CHECK(failed_op("{\"Errors\":[{\"OpIndex\":1,\"What\":\"failed index check\"}]}") == 1);
+	CHECK(failed_op("{\"Errors\":[{\"OpIndex\":2,\"What\":\"key too large\"}]}") == 2);
+	CHECK(failed_op("{\"Errors\":[{\"OpIndex\":10,\"What\":\"x\"}]}") == 10);
+	CHECK(failed_op("{\"Errors\":[{\"What\":\"x\",\"OpIndex\":20}]}") == 20);
+	/* As Consul sends it: indented. */
+	CHECK(failed_op("{\n    \"Results\": null,\n    \"Errors\": [\n        {\n            \"OpIndex\": 1,\n"
+			"            \"What\": \"failed to check index, key \\\"svc/config\\\" doesn't exist\"\n        }\n    ]\n}\n") == 1);
+	CHECK(failed_op("{\"Errors\":[{\"OpIndex\":\n 0\n}]}") == 0);
+	CHECK(failed_op("") == -1);
+	CHECK(failed_op("Permission denied") == -1);
+	CHECK(failed_op("\"OpIndex\":0") == -1);            /* cut short: not the shape */
+	CHECK(failed_op("\"OpIndex\":,") == -1);
+	CHECK(failed_op("\"OpIndex\":99999999999999999999999,") == -1);
 }
 
-/* The cluster configuration's text and its comparison. */
+static int parse_config(const char *v, struct shard_kv_cluster *c)
+{
+	return shard_kv_config_parse(check_at_edge(v, strlen(v)), strlen(v), c);
+}
+
+/* The cluster configuration's text and its parse. */
 static void test_cluster_config(void)
 {
 	char out[SHARD_KV_CONFIG_MAX];
-	uint64_t g = 99;
-	size_t n = shard_kv_config(out, 3, "sonyflake", 1);
+	struct shard_kv_cluster c = { .total = 3, .layout = "sonyflake", .generation = 1 }, r;
+	size_t n = shard_kv_config(out, &c);
 	CHECK_STR(out, n, "totalShards=3 layout=sonyflake generation=1");
-	CHECK(shard_kv_config_check(out, n, 3, "sonyflake", &g) == 0 && g == 1);
-	CHECK(shard_kv_config_check(out, n, 4, "sonyflake", &g) == 1);
-	CHECK(shard_kv_config_check(out, n, 3, "twitter", &g) == 1);
-	CHECK(shard_kv_config_check(out, n, 3, "sonyflak", &g) == 1);
-	CHECK(shard_kv_config_check(out, n, 3, "sonyflakes", &g) == 1);
-	CHECK(shard_kv_config_check(out, n, 30, "sonyflake", &g) == 1);
+	CHECK(shard_kv_config_parse(out, n, &r) == 0 && r.total == 3 && strcmp(r.layout, "sonyflake") == 0 &&
+	      r.generation == 1 && r.reshard_to == 0);
+	c.reshard_to = 5;
+	c.generation = 4;
+	n = shard_kv_config(out, &c);
+	CHECK_STR(out, n, "totalShards=3 layout=sonyflake generation=4 reshardTo=5");
+	CHECK(shard_kv_config_parse(out, n, &r) == 0 && r.total == 3 && r.generation == 4 && r.reshard_to == 5);
 	/* Any order, any blank between words, unknown words left alone. */
-	static const char any[] = "  generation=12\nlayout=custom:1/12/10/1288834974657\ttotalShards=1024 base=7\r\n";
-	CHECK(shard_kv_config_check(any, sizeof any - 1, 1024, "custom:1/12/10/1288834974657", &g) == 0 && g == 12);
-	static const char nogen[] = "totalShards=2 layout=twitter";
-	CHECK(shard_kv_config_check(nogen, sizeof nogen - 1, 2, "twitter", &g) == 0 && g == 0);
+	CHECK(parse_config("  generation=12\nlayout=custom:1/12/10/1288834974657\ttotalShards=1024 base=7\r\n", &r) == 0 &&
+	      r.generation == 12 && r.total == 1024 && strcmp(r.layout, "custom:1/12/10/1288834974657") == 0);
+	CHECK(parse_config("totalShards=2 layout=twitter", &r) == 0 && r.generation == 0 && r.total == 2);
+	/* An empty layout value is kept empty: it never equals a real one. */
+	CHECK(parse_config("totalShards=2 layout=", &r) == 0 && r.layout[0] == '\0');
 	/* Unusable: a word missing, a number that is not one, a bare key. */
 	static const char *const bad[] = {
 		"", "layout=twitter", "totalShards=2", "totalShards= layout=twitter",
 		"totalShards=x layout=twitter", "totalShards=2x layout=twitter",
 		"totalShards=-2 layout=twitter", "totalShards=2 layout=twitter generation=z",
 		"totalShards layout=twitter", "totalShards=2 layout", "totalshards=2 layout=twitter",
-		"totalShards=99999999999999999999999 layout=twitter",
+		"totalShards=99999999999999999999999 layout=twitter", "totalShards=1025 layout=twitter",
+		"totalShards=2 layout=twitter reshardTo=0", "totalShards=2 layout=twitter reshardTo=1025",
+		"totalShards=2 layout=twitter reshardTo=x",
+		"totalShards=2 layout=0123456789012345678901234567890123456789012345678901234567890123",
 	};
 	for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++) {
-		int rc = shard_kv_config_check(check_at_edge(bad[i], strlen(bad[i])), strlen(bad[i]), 2,
-					       "twitter", &g);
+		int rc = parse_config(bad[i], &r);
 		if (rc != -1)
 			fprintf(stderr, "  \"%s\": %d\n", bad[i], rc);
 		CHECK(rc == -1);
 	}
-	/* An empty layout value never equals a real one. */
-	static const char empty_layout[] = "totalShards=2 layout=";
-	CHECK(shard_kv_config_check(empty_layout, sizeof empty_layout - 1, 2, "twitter", &g) == 1);
 	/* Byte by byte against the guard page: every prefix is judged without
 	 * reading past its end. */
 	for (size_t k = 0; k <= n; k++)
-		(void)shard_kv_config_check(check_at_edge(out, k), k, 3, "sonyflake", &g);
-	CHECK(shard_kv_config_check(check_at_edge(out, n), n, 3, "sonyflake", &g) == 0);
+		(void)shard_kv_config_parse(check_at_edge(out, k), k, &r);
+}
+
+/* Generation 1 keeps the keys of before reshards; later ones their own. */
+static void test_prefix(void)
+{
+	char out[SHARD_KV_PREFIX_MAX];
+	size_t n = shard_kv_prefix(out, "svc", 1, 3);
+	CHECK_STR(out, n, "svc/shards/3/");
+	n = shard_kv_prefix(out, "svc", 0, 1024);
+	CHECK_STR(out, n, "svc/shards/1024/");
+	n = shard_kv_prefix(out, "svc", 2, 7);
+	CHECK_STR(out, n, "svc/generations/2/shards/7/");
 }
 
 int main(void)
@@ -665,7 +708,8 @@ int main(void)
 	test_listing_malformed();
 	test_listing_truncations();
 	test_txn_body();
-	test_txn_lost_session();
+	test_txn_failed_op();
+	test_prefix();
 	test_cluster_config();
 	return check_summary("shard_kv");
 }

@@ -1,12 +1,12 @@
 /* Unit tests for the store's replication to Consul KV (store_kv.c and the
  * replication parts of store.c). Consul is played by a fake KV that the
- * txn bodies are parsed into (check-session first, then set/delete ops with
+ * txn bodies are parsed into (check-session and check-index first, then set/delete ops with
  * base64 values decoded by shard_kv_unbase64 and shard_kv_parse_bucket), so
  * every check is against what KV would really hold:
  *   - takes wait (STORE_PENDING) until KV committed the segment; the next
  *     segment is reserved ahead when half of one is used; failures re-queue;
  *   - snowflakes wait for KV's fence, which moves ahead of a steady stream;
- *   - txns: at most 63 writes after the check-session op, bodies below
+ *   - txns: at most 62 writes after the two checks, bodies below
  *     SHARD_KV_TXN_BYTES, and 100,000 entities covered exactly once;
  *   - merging after a takeover: higher mark wins, KV's deletion and type win,
  *     a clean stop's position survives only when KV equals the journal, the
@@ -28,6 +28,8 @@
 #define LOCK    "svc/shards/2"
 #define PREFIX  "svc/shards/2/"
 #define SESSION "0b5e1d2c-1111-2222-3333-444455556666"
+#define CONFIG  "svc/config"
+static const struct shard_kv_guard guard = { LOCK, SESSION, CONFIG, 17 };
 
 static struct sf_layout layout;
 static char base[256];
@@ -98,7 +100,8 @@ static long parse_txn(const char *body, size_t n)
 	const char *p = body, *end = body + n, *s;
 	size_t sl;
 	ops_free();
-	if (lit(&p, end, "[{\"KV\":{\"Verb\":\"check-session\",\"Key\":\"" LOCK "\",\"Session\":\"" SESSION "\"}}") != 0)
+	if (lit(&p, end, "[{\"KV\":{\"Verb\":\"check-session\",\"Key\":\"" LOCK "\",\"Session\":\"" SESSION "\"}},"
+		"{\"KV\":{\"Verb\":\"check-index\",\"Key\":\"" CONFIG "\",\"Index\":17}}") != 0)
 		return -1;
 	while (p < end && *p == ',') {
 		struct op *o = &ops[nops];
@@ -295,7 +298,7 @@ static unsigned shape_errors, limit_errors;
 static size_t build(struct store *s)
 {
 	body.len = 0;
-	size_t w = store_kv_txn(s, &body, PREFIX, LOCK, SESSION);
+	size_t w = store_kv_txn(s, &body, PREFIX, &guard);
 	if (!w) {
 		ops_free();
 		return 0;
@@ -303,7 +306,7 @@ static size_t build(struct store *s)
 	long n = parse_txn(body.data, body.len);
 	if (n < 0 || (size_t)n != w)
 		shape_errors++;
-	if (w > SHARD_KV_TXN_OPS - 1 || body.len >= SHARD_KV_TXN_BYTES)
+	if (w > SHARD_KV_TXN_OPS - 2 || body.len >= SHARD_KV_TXN_BYTES)
 		limit_errors++;
 	return w;
 }
@@ -686,11 +689,11 @@ static void test_txns_cover_100k_entities(void)
 	CHECK_EQ_U64(c.foreign, 0);
 	CHECK_EQ_U64(twice, 0);
 	CHECK_EQ_U64(bad_values, 0);
-	CHECK(max_writes <= SHARD_KV_TXN_OPS - 1);
-	CHECK_EQ_U64(max_writes, SHARD_KV_TXN_OPS - 1);   /* txns are filled */
+	CHECK(max_writes <= SHARD_KV_TXN_OPS - 2);
+	CHECK_EQ_U64(max_writes, SHARD_KV_TXN_OPS - 2);   /* txns are filled */
 	CHECK(max_body < SHARD_KV_TXN_BYTES);
-	/* 4096 buckets and the identity, 63 writes each: 66 txns. */
-	CHECK_EQ_U64(txns, (SHARD_KV_BUCKETS + 1 + SHARD_KV_TXN_OPS - 2) / (SHARD_KV_TXN_OPS - 1));
+	/* 4096 buckets and the identity, 62 writes each: 67 txns. */
+	CHECK_EQ_U64(txns, (SHARD_KV_BUCKETS + 1 + SHARD_KV_TXN_OPS - 3) / (SHARD_KV_TXN_OPS - 2));
 	CHECK(!store_kv_pending(&s));
 	CHECK_EQ_U64(shape_errors, 0);
 	CHECK_EQ_U64(limit_errors, 0);
