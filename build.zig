@@ -43,6 +43,7 @@ const sources = [_]struct { []const u8, Heat }{
     .{ "metrics.c", .cold },
     .{ "procstat.c", .cold },
     .{ "reidentify.c", .cold },
+    .{ "reshard.c", .cold },
     .{ "resolve.c", .cold },
     .{ "route.c", .hot },
     .{ "seq.c", .hot },

@@ -24,6 +24,7 @@
 #define ACQUIRE_EVERY_MS      5000    /* standby asking for the lock besides its watch */
 #define WATCH_RETRY_MS        1000
 #define CONFIG_RECHECK_MS     2000    /* a differing or frozen cluster configuration */
+#define CONFIG_VERIFY_MS      5000    /* an agreeing one: a reshard may have ended it */
 #define PAGE_MAX_BYTES        (32u << 20)
 
 static const char *const op_names[CONSUL_OP_COUNT] = {
@@ -330,6 +331,12 @@ int consul_core_next(struct consul_core *c, uint64_t mono, struct consul_req *r)
 	}
 	if (c->registered && mono >= c->verify_at) {
 		req(r, CONSUL_VERIFY, "GET", NULL, "/v1/agent/service/%s", c->service_id, "");
+		return 1;
+	}
+	/* An idle holder writes nothing that a reshard's freeze would fail:
+	 * it looks, so that it stops within seconds of the switch. */
+	if (mono >= c->config_at) {
+		req(r, CONSUL_READ_CONFIG, "GET", NULL, "/v1/kv/%s?consistent", c->config_key, "");
 		return 1;
 	}
 	return 0;
@@ -740,6 +747,7 @@ static void cluster_agrees(struct consul_core *c, uint64_t mono, const struct sh
 			 c->config_key, (unsigned long long)generation);
 	c->cluster = CLUSTER_OK;
 	c->reshard_to = 0;
+	c->config_at = mono + CONFIG_VERIFY_MS;
 	if (generation != c->generation) {
 		c->generation = generation;
 		set_shard(c, c->shard);

@@ -12,6 +12,7 @@
 #include "log.h"
 #include "metrics.h"
 #include "reidentify.h"
+#include "reshard.h"
 #include "server.h"
 #include "shard_kv.h"
 #include "store.h"
@@ -145,6 +146,31 @@ static int serve(struct config *cfg, const char *desc, uint64_t started)
 	return 0;
 }
 
+/* Takes `--total M` (or --total=M) out of argv: the rest are the usual
+ * flags. 0 with *to set, -1 when missing or not a number. */
+static int take_total(int *argc, char **argv, unsigned *to)
+{
+	uint64_t v = 0;
+	int found = 0, j = 0;
+	for (int i = 0; i < *argc; i++) {
+		const char *a = argv[i], *val = NULL;
+		if (strcmp(a, "--total") == 0 && i + 1 < *argc)
+			val = argv[++i];
+		else if (strncmp(a, "--total=", 8) == 0)
+			val = a + 8;
+		if (!val) {
+			argv[j++] = argv[i];
+			continue;
+		}
+		found = parse_u64(val, strlen(val), &v) == 0 && v >= 1 && v <= 1024;
+		if (!found)
+			return -1;
+	}
+	*argc = j;
+	*to = (unsigned)v;
+	return found ? 0 : -1;
+}
+
 int main(int argc, char **argv)
 {
 	static struct config cfg;
@@ -157,7 +183,13 @@ int main(int argc, char **argv)
 	int parse = argc > 1 && strcmp(argv[1], "parse") == 0;
 	int check = argc > 1 && strcmp(argv[1], "check-config") == 0;
 	int reid = argc > 1 && strcmp(argv[1], "reidentify") == 0;
-	int skip = parse ? 2 : check || reid ? 1 : 0;
+	int resh = argc > 1 && strcmp(argv[1], "reshard") == 0;
+	int skip = parse ? 2 : check || reid || resh ? 1 : 0;
+	unsigned reshard_to = 0;
+	if (resh && take_total(&argc, argv, &reshard_to) != 0) {
+		fprintf(stderr, "shardid: usage: shardid reshard --total M [flags] (M: 1..1024, the new shard count)\n");
+		return 2;
+	}
 	if (parse && argc < 3) {
 		fprintf(stderr, "shardid: usage: shardid parse <id> [flags]\n");
 		return 2;
@@ -180,6 +212,12 @@ int main(int argc, char **argv)
 	if (check) {
 		printf("configuration ok: %s\n", desc);
 		return 0;
+	}
+	if (resh) {
+		if (reshard(&cfg, reshard_to, stdout, err, sizeof err) == 0)
+			return 0;
+		fprintf(stderr, "shardid: reshard: %s\n", err);
+		return 2;
 	}
 	if (reid) {
 		if (reidentify(&cfg, stdout, err, sizeof err) == 0)

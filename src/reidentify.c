@@ -68,11 +68,7 @@ static int parse_identity(const char *s, struct identity *id)
  * iteration i of `from` (the value of i itself was never handed out). */
 static uint64_t carry(const struct seq_shape *from, const struct seq_shape *to, uint64_t i)
 {
-	uint64_t v = from->shard + i * from->total, count = seq_count(to);
-	if (v <= to->shard)
-		return 0;
-	uint64_t d = v - to->shard, idx = d / to->total + (d % to->total != 0);
-	return idx < count ? idx : count;
+	return seq_first_from(to, seq_value(from, i));
 }
 
 struct convert {

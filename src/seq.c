@@ -48,3 +48,10 @@ int seq_snap(const struct seq_shape *s, uint64_t v, uint64_t *i, int *adjusted)
 	*adjusted = moved;
 	return 0;
 }
+
+uint64_t seq_first_from(const struct seq_shape *s, uint64_t v)
+{
+	uint64_t i;
+	int adjusted;
+	return seq_snap(s, v, &i, &adjusted) == 0 ? i : seq_count(s);
+}

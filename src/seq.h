@@ -23,5 +23,9 @@ uint64_t seq_value(const struct seq_shape *s, uint64_t i);
 /* Smallest iteration whose value is >= v. Returns 0 and sets *i (and
  * *adjusted when value(i) != v), or -1 when no such iteration fits. */
 int seq_snap(const struct seq_shape *s, uint64_t v, uint64_t *i, int *adjusted);
+/* The first iteration whose value is >= v; seq_count() when none fits
+ * (the sequence is used up): where a sequence continues above values that
+ * another shape handed out below v. */
+uint64_t seq_first_from(const struct seq_shape *s, uint64_t v);
 
 #endif

@@ -4,12 +4,11 @@
 #   make && docker build -t shardid .      # the FROM scratch image of ../../Dockerfile
 #   nomad job run deploy/nomad/shardid.nomad.hcl
 #
-# Allocation i (NOMAD_ALLOC_INDEX, 0..count-1) is shard i+1: the template
-# below writes SHARD_ID into the task's environment. Nomad may run a
-# replacement beside the allocation it replaces with the same index; the
-# Consul shard lock keeps the newcomer from handing out IDs until the old
-# one has let go. SHARD_ID=auto (a free shard claimed through Consul) will
-# replace the template once it exists. TOTAL_SHARDS must equal count.
+# SHARD_ID=auto: each allocation claims the lowest shard whose Consul lock
+# is free (its DATA_DIR, when kept, claims the shard it belongs to). Nomad
+# may run a replacement beside the allocation it replaces: it stands by
+# until the old one lets go of the shard. TOTAL_SHARDS must equal count;
+# a new count is `shardid reshard --total M` first (README "Scaling out").
 # Consul holds each shard's state, so a shard may move to another node and
 # its local DATA_DIR may be lost. Checked by tests/blackbox/test_deploy.py.
 job "shardid" {
@@ -68,15 +67,8 @@ job "shardid" {
         network_mode = "host"
       }
 
-      template {
-        destination = "local/shard.env"
-        env         = true
-        data        = <<-EOT
-          SHARD_ID={{ env "NOMAD_ALLOC_INDEX" | parseInt | add 1 }}
-        EOT
-      }
-
       env {
+        SHARD_ID     = "auto"
         TOTAL_SHARDS = "3"
         SERVICE_PORT = "${NOMAD_PORT_http}"
         BIND_ADDR    = "${NOMAD_IP_http}"

@@ -15,12 +15,11 @@ health-check path answers 200 on a started binary, and the ports line up.
 import json
 import re
 import subprocess
-import textwrap
 import time
 
 import pytest
 
-from bbutil import REPO, free_port, ok, run_bin
+from bbutil import REPO, free_port, ok, run_bin, uniq
 
 VENV = REPO / ".tools" / "deploy-check"
 K8S = REPO / "deploy" / "kubernetes" / "shardid.yaml"
@@ -229,8 +228,6 @@ NOMAD_KEYS = {
     "constraint": {"attribute", "operator", "value"},
     "config": {"image", "network_mode", "ports", "args", "command"},
 }
-# The template that gives allocation i shard i+1 (until SHARD_ID=auto).
-SHARD_TEMPLATE = 'SHARD_ID={{ env "NOMAD_ALLOC_INDEX" | parseInt | add 1 }}'
 
 
 def _one(blocks, what):
@@ -243,13 +240,6 @@ def _labelled(blocks, what):
     b = _one(blocks, what)
     assert isinstance(b, dict) and len(b) == 1, b
     return next(iter(b.items()))
-
-
-def _heredoc(s):
-    """The text of a <<-EOT heredoc as Nomad reads it: indentation removed."""
-    m = re.fullmatch(r"<<(-?)(\w+)\n(.*?)\n?[ \t]*\2\s*", s, re.S)
-    assert m, f"heredoc expected: {s!r}"
-    return textwrap.dedent(m[3]) if m[1] else m[3]
 
 
 def _keys_known(kind, body):
@@ -302,10 +292,8 @@ def test_nomad_job_shape(nomad):
     group, task, env = nomad["group"], nomad["task"], nomad["env"]
     count = group["count"]
     assert int(env["TOTAL_SHARDS"]) == count
-    assert "SHARD_ID" not in env          # comes from the template, per allocation
-    tpl = _one(task["template"], "template")
-    assert tpl["env"] is True
-    assert _heredoc(tpl["data"]).strip() == SHARD_TEMPLATE
+    assert env["SHARD_ID"] == "auto"      # each allocation claims a free shard through Consul
+    assert "template" not in task
     assert task["driver"] == "docker"
     assert task["kill_signal"] == "SIGTERM"
     m = re.fullmatch(r"(\d+)s", task["kill_timeout"])
@@ -322,15 +310,13 @@ def test_nomad_job_shape(nomad):
 
 
 def test_nomad_env_is_what_the_binary_reads(nomad):
-    tpl = _heredoc(_one(nomad["task"]["template"], "template")["data"])
-    from_template = {line.split("=", 1)[0] for line in tpl.splitlines() if "=" in line}
-    unknown = (set(nomad["env"]) | from_template) - binary_env_vars()
+    unknown = set(nomad["env"]) - binary_env_vars()
     assert not unknown, f"the job sets variables shardid does not read: {sorted(unknown)}"
 
 
-def _nomad_env(nomad, alloc_index, port, alloc_dir, consul_url=None):
-    """The task's environment as Nomad would give it to allocation alloc_index:
-    interpolations resolved (an unknown one fails) and the template rendered."""
+def _nomad_env(nomad, port, alloc_dir, consul_url=None):
+    """The task's environment as Nomad would give it to an allocation:
+    interpolations resolved (an unknown one fails)."""
     labels = {label for b in _one(nomad["group"]["network"], "network")["port"] for label in b}
     known = {"NOMAD_ALLOC_DIR": str(alloc_dir)}
     for label in labels:
@@ -341,31 +327,35 @@ def _nomad_env(nomad, alloc_index, port, alloc_dir, consul_url=None):
         assert m[1] in known, f"${{{m[1]}}} is not something Nomad sets for this job"
         return known[m[1]]
     env = {k: re.sub(r"\$\{([^}]*)\}", subst, v) for k, v in nomad["env"].items()}
-    tpl = _heredoc(_one(nomad["task"]["template"], "template")["data"]).strip()
-    assert tpl == SHARD_TEMPLATE, tpl   # the only template this function can render
-    env["SHARD_ID"] = str(alloc_index + 1)
     if consul_url:
         env["CONSUL_URL"] = consul_url
     return env
 
 
-def test_nomad_every_allocation_resolves_its_shard(nomad, tmp_path):
+def test_nomad_allocation_env_is_accepted(nomad, tmp_path):
     count = nomad["group"]["count"]
     port = free_port()
-    for i in range(count):
-        cfg = check_config(_nomad_env(nomad, i, port, tmp_path / f"alloc{i}"))
-        assert cfg["shard"] == str(i + 1) and cfg["total_shards"] == str(count), cfg
-        assert cfg["port"] == str(port) and cfg["container_ip"] == "127.0.0.1", cfg
-        assert cfg["consul_url"] == nomad["env"]["CONSUL_URL"], cfg
-        assert cfg["data_dir"] == str(tmp_path / f"alloc{i}" / "data"), cfg
+    cfg = check_config(_nomad_env(nomad, port, tmp_path / "alloc"))
+    assert cfg["shard"] == "auto" and cfg["total_shards"] == str(count), cfg
+    assert cfg["port"] == str(port) and cfg["container_ip"] == "127.0.0.1", cfg
+    assert cfg["consul_url"] == nomad["env"]["CONSUL_URL"], cfg
+    assert cfg["data_dir"] == str(tmp_path / "alloc" / "data"), cfg
 
 
 @pytest.mark.timeout(60)
-def test_nomad_check_path_answers_200_with_consul(nomad, agent, servers):
-    env = _nomad_env(nomad, 1, free_port(), "/unused", consul_url=agent.url)
-    env.pop("DATA_DIR")            # the test's own state directory
-    s = servers(env=env)
+def test_nomad_allocations_claim_every_shard_and_pass_the_check(nomad, agent, servers):
+    """`count` allocations with the job's environment against one Consul
+    agent: each claims a different shard, and the check path answers 200."""
+    count = nomad["group"]["count"]
     path = _one(_one(nomad["group"]["service"], "service")["check"], "check")["path"]
-    r = wait_healthy(s, path)      # 200 once the shard lock is held
-    assert r.status == 200, (r, s.output())
-    assert ok(s.get("/shard-info"))["shardId"] == 2
+    service = uniq("nomad").replace("-", "")
+    claimed = set()
+    for _ in range(count):
+        env = _nomad_env(nomad, free_port(), "/unused", consul_url=agent.url)
+        env.pop("DATA_DIR")        # the test's own state directory
+        env["SERVICE_NAME"] = service
+        s = servers(env=env)
+        r = wait_healthy(s, path)  # 200 once a shard is claimed and its state merged
+        assert r.status == 200, (r, s.output())
+        claimed.add(ok(s.get("/shard-info"))["shardId"])
+    assert claimed == set(range(1, count + 1)), claimed

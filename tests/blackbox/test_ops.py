@@ -984,7 +984,7 @@ def test_cluster_up_status_down(tmp_path):
     consul = consul_binary()
     if not consul:
         pytest.skip("no Consul agent binary: run scripts/consul-build")
-    base = free_port_block(3)
+    base = free_port_block(4)
     cport = free_port()
     env = clean_env({"CLUSTER_DIR": tmp_path / "cluster", "CLUSTER_BASE_PORT": base,
                      "CLUSTER_CONSUL_PORT": cport, "CLUSTER_WAIT": 40,
@@ -1036,6 +1036,17 @@ def test_cluster_up_status_down(tmp_path):
         assert r.returncode == 0, r.stdout + r.stderr
         st, _, v = http_get("127.0.0.1", base + 2, "/api/next-id/order?dataType=int")
         assert st == 200 and v["value"] > 2 and (v["value"] - 2) % 3 == 0
+        # grow: a reshard to 4 under the script's own client load, then 4 shards.
+        r = cluster("grow", "4")
+        assert r.returncode == 0 and "resharded shardid from 3 to 4 shards" in r.stderr, r.stderr
+        assert "duplicates: 0" in r.stderr, r.stderr
+        for k in (1, 2, 3, 4):
+            st, _, info = http_get("127.0.0.1", base + k, "/shard-info")
+            assert (st, info) == (200, {"shardId": k, "totalShards": 4, "status": "active"})
+            st, _, w = http_get("127.0.0.1", base + k, "/api/next-id/order?dataType=int")
+            assert st == 200 and w["value"] > v["value"] and (w["value"] - k) % 4 == 0, w
+        pids = [int((piddir / f"{n}.pid").read_text()) for n in
+                ("shard-1", "shard-2", "shard-3", "shard-4", "consul")]
     finally:
         cluster("down", "--purge", timeout=60)
         for pid in pids:  # only if `down` itself failed

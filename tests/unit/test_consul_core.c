@@ -248,6 +248,8 @@ static enum consul_op chores(void)
 			answer(op, 404, "");
 		else if (op == CONSUL_REGISTER || op == CONSUL_VERIFY)
 			answer(op, 200, "");
+		else if (op == CONSUL_READ_CONFIG && c.cluster == CLUSTER_OK)   /* the periodic look */
+			answer_idx(op, 200, listing(CONFIGK, MY_CONFIG), c.config_index);
 		else
 			return op;
 	}
@@ -902,6 +904,14 @@ static void test_reshard(void)
 	CHECK(expect_txn(SID));
 	answer(CONSUL_TXN, 200, "{}");
 	CHECK(e && store_take(&st, e, 1, now, &first) == STORE_OK);
+
+	/* An idle holder looks at the configuration every 5 s. */
+	now += 4999;
+	CHECK(chores() == CONSUL_NONE);
+	now += 1;
+	EXPECT(CONSUL_READ_CONFIG, "GET", "/v1/kv/" CONFIGK "?consistent");
+	answer_idx(CONSUL_READ_CONFIG, 200, listing(CONFIGK, MY_CONFIG), CONFIG_INDEX);
+	CHECK(c.cluster == CLUSTER_OK && next() == CONSUL_NONE);
 
 	/* Frozen: the next reservation fails its index check (op 1). */
 	CHECK(e && store_take(&st, e, e->reserved_i - e->next_i + 1, now, &first) == STORE_PENDING);
