@@ -172,6 +172,8 @@ static void update_gate(struct consul_core *c)
 	store_kv_require(c->store, !local);
 	gate_set(p);
 	metrics.shard_lock_held = c->lock == LOCK_HELD && !p[0];
+	metrics.shard = c->claiming ? 0 : c->shard;
+	metrics.generation = c->generation;
 	metrics.consul_registered = c->registered;
 }
 

@@ -117,6 +117,8 @@ static int serve(struct config *cfg, const char *desc, uint64_t started)
 	 * 50 us timer slack would cost a millisecond layout ~2% of its rate. */
 	prctl(PR_SET_TIMERSLACK, 1UL, 0UL, 0UL, 0UL);
 	metrics.shard_lock_held = 1;
+	metrics.shard = cfg->shard_id;
+	metrics.total_shards = cfg->total_shards;
 	struct api *api = api_create(cfg, &store, started, consul_health);
 	struct http_handler handler = api ? api_handler(api) : (struct http_handler){ 0 };
 	install_signals();

@@ -253,6 +253,12 @@ void metrics_render(struct buf *b, const struct metrics_extra *e)
 		  metrics.consul_registered },
 		{ "shardid_shard_lock_held", "gauge", "1 when this instance may hand out IDs for its shard.",
 		  metrics.shard_lock_held },
+		{ "shardid_shard", "gauge", "The shard this instance is (0: SHARD_ID=auto, none claimed yet).",
+		  metrics.shard },
+		{ "shardid_total_shards", "gauge", "The shard count this instance belongs to.",
+		  metrics.total_shards },
+		{ "shardid_cluster_generation", "gauge", "The cluster configuration's generation in Consul (one more per reshard; 0 without Consul).",
+		  metrics.generation },
 	};
 	for (size_t f = 0; f < sizeof families / sizeof families[0]; f++)
 		sample(b, families[f].name, families[f].type, families[f].help, families[f].value);

@@ -29,6 +29,8 @@ struct metrics {
 	uint64_t kv_waits;             /* requests that waited for a KV commit */
 	int consul_registered;         /* 0/1 gauge */
 	int shard_lock_held;           /* 0/1 gauge; 1 when Consul is off */
+	unsigned shard, total_shards;  /* this instance's (shard 0: SHARD_ID=auto, none claimed yet) */
+	uint64_t generation;           /* the cluster configuration's (Consul; 0 without) */
 	uint64_t consul_requests[METRICS_CONSUL_OPS], consul_failures[METRICS_CONSUL_OPS];
 	uint64_t lock_transitions[METRICS_LOCK_STATES];   /* by the state entered */
 	uint64_t lock_confirmed_ms;    /* monotonic: Consul last said the lock is ours (0: never) */

@@ -898,6 +898,7 @@ def test_auto_instances_claim_each_shard_once_and_a_standby_takes_over(fleet):
         k = shards[lbl]
         assert s.get("/health").json["shard"] == k
         assert f"SHARD_ID=auto: claimed shard {k}" in s.output()
+        assert f"\nshardid_shard {k}\n" in s.get("/metrics").body.decode()
         assert kv_value(fleet.agent, f"{fleet.name}/shards/{k}/identity").startswith(f"shard={k} ")
     # Each hands out its own residue class.
     ent = uniq("auto")

@@ -88,6 +88,9 @@ def generation(fleet, book, g, total, ents):
         book.where[who] = (g, k, total)
     for who, s in insts.items():
         wait_until(lambda: serving(s), READY_MAX_S * 2, f"{who} to serve", fleet)
+        assert consul_view(s)["generation"] == g
+        scrape = s.get("/metrics").body.decode()
+        assert f"\nshardid_cluster_generation {g}\n" in scrape and f"\nshardid_total_shards {total}\n" in scrape
         hammers[who] = Hammer(book, who, s, ents)
         hammers[who].start()
     for who in insts:
