@@ -103,9 +103,32 @@ static int init_start(struct api_ctx *x, enum id_type t, const struct json_field
 	return 0;
 }
 
+/* "prefix" (uuid7: TypeIDs) and "format" (snowflake: base62), bound with
+ * the type; null is the same as absent. */
+static int style_fields(struct api_ctx *x, enum id_type t, const struct json_object *obj,
+			struct id_style *st)
+{
+	const struct json_field *fp = json_get(obj, "prefix"), *ff = json_get(obj, "format");
+	memset(st, 0, sizeof *st);
+	/* Values no style can hold become impossible ones (a range format, a
+	 * prefix longer than the bound), so id_style_problem names the rule. */
+	if (ff && ff->type != JSON_NULL)
+		st->format = ff->type == JSON_STRING && LEX_EQ(ff->str, ff->str_len, "base62") ?
+			     FMT_BASE62 : FMT_RANGE;
+	if (fp && fp->type != JSON_NULL) {
+		st->prefix_len = ID_PREFIX_MAX + 1;
+		if (fp->type == JSON_STRING && fp->str_len - 1 < ID_PREFIX_MAX) {
+			memcpy(st->prefix, fp->str, fp->str_len);
+			st->prefix_len = (uint8_t)fp->str_len;
+		}
+	}
+	const char *why = id_style_problem(t, st);
+	return why ? api_fail(x, 400, "Invalid field", "%s", why) : 0;
+}
+
 int api_init_entity(struct api_ctx *x)
 {
-	static const char *const allowed[] = { "dataType", "startValue", NULL };
+	static const char *const allowed[] = { "dataType", "startValue", "prefix", "format", NULL };
 	struct json_object obj;
 	int rc, force, adjusted = 0;
 	enum id_type t;
@@ -118,10 +141,13 @@ int api_init_entity(struct api_ctx *x)
 	if (ft->type != JSON_STRING || id_type_parse(ft->str, ft->str_len, &t) != 0)
 		return api_fail(x, 400, "Invalid data type",
 				"dataType must be one of int, long, snowflake, uuid8, uuid12, uuid16, uuid22, uuid7, ulid");
-	if ((rc = init_start(x, t, json_get(&obj, "startValue"), force, &start_i, &adjusted)))
+	struct id_style style;
+	if ((rc = style_fields(x, t, &obj, &style)) ||
+	    (rc = init_start(x, t, json_get(&obj, "startValue"), force, &start_i, &adjusted)))
 		return rc;
 	struct entity *e;
-	enum store_status st = store_init(x->store, x->entity, x->entity_len, t, start_i, x->r->mono_ms, &e);
+	enum store_status st = store_init(x->store, x->entity, x->entity_len, t, &style, start_i,
+					  x->r->mono_ms, &e);
 	if (st == STORE_EXISTS)
 		return api_fail(x, 409, "Entity exists", "entity '%s' already exists on shard %u",
 				x->entity, x->cfg->shard_id);
@@ -137,6 +163,7 @@ int api_init_entity(struct api_ctx *x)
 	else
 		jw_null(&w, "startValue");
 	jw_bool(&w, "adjusted", adjusted);
+	api_style(&w, &e->style);
 	jw_cstr(&w, "message", msg);
 	jw_close(&w);
 	return api_hold_until_committed(x, 201, e->hash);

@@ -138,6 +138,14 @@ void api_id_head(struct jw *w, const struct api_ctx *x, enum id_type t)
 	jw_u64(w, "shard", x->cfg->shard_id);
 }
 
+void api_style(struct jw *w, const struct id_style *s)
+{
+	if (s->prefix_len)
+		jw_str(w, "prefix", s->prefix, s->prefix_len);
+	if (s->format == FMT_BASE62)
+		jw_cstr(w, "format", "base62");
+}
+
 void api_number(struct jw *w, const char *key, enum id_type t, uint64_t v)
 {
 	if (t == TYPE_INT)

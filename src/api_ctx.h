@@ -91,6 +91,8 @@ static inline void api_begin(struct api_ctx *x, struct jw *w)
 }
 /* Opens the answer object: {"entityName":..,"dataType":..,"shard":.. */
 void api_id_head(struct jw *w, const struct api_ctx *x, enum id_type t);
+/* An entity's bound style, when not plain: "prefix", "format". */
+void api_style(struct jw *w, const struct id_style *s);
 /* int travels as a JSON number; long and snowflake as decimal strings. */
 void api_number(struct jw *w, const char *key, enum id_type t, uint64_t v);
 

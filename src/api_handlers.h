@@ -20,6 +20,7 @@ int api_status(struct api_ctx *x);
 int api_list(struct api_ctx *x);
 int api_types(struct api_ctx *x);
 int api_parse_snowflake(struct api_ctx *x);
+int api_parse_typeid(struct api_ctx *x);
 int api_compose_snowflake(struct api_ctx *x);
 int api_metrics(struct api_ctx *x);
 

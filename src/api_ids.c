@@ -50,7 +50,8 @@ static int bind_entity(struct api_ctx *x, enum id_type t, struct entity **e)
 	if (*e)
 		return 0;
 	uint64_t floor = store_floor(x->store, x->entity, x->entity_len);
-	enum store_status st = store_init(x->store, x->entity, x->entity_len, t, floor, x->r->mono_ms, e);
+	enum store_status st = store_init(x->store, x->entity, x->entity_len, t, NULL, floor,
+					  x->r->mono_ms, e);
 	return st == STORE_OK ? 0 : api_storage_error(x, st);
 }
 
@@ -64,54 +65,59 @@ static int binding_committed(struct api_ctx *x, const struct entity *e)
 	return api_wait_for_kv(x, "the new entity");
 }
 
-enum id_format { FMT_PLAIN, FMT_BASE62, FMT_RANGE };
-
-/* ?format= (base62; range for batches) and, for batches, ?values=false
- * (the same as format=range). 0 with *f, or 400. */
-static int query_format(struct api_ctx *x, int batch, enum id_format *f)
+/* ?format= (base62 or decimal; range for batches) and, for batches,
+ * ?values=false (the same as format=range). 0 with *f and *asked (0: the
+ * entity's bound format applies), or 400. */
+static int query_format(struct api_ctx *x, int batch, enum id_format *f, int *asked)
 {
 	const char *v;
 	size_t n;
 	*f = FMT_PLAIN;
-	if (http_query_param(x->query, x->query_len, "format", &v, &n)) {
+	*asked = http_query_param(x->query, x->query_len, "format", &v, &n);
+	if (*asked) {
 		if (LEX_EQ(v, n, "base62"))
 			*f = FMT_BASE62;
 		else if (batch && LEX_EQ(v, n, "range"))
 			*f = FMT_RANGE;
-		else
+		else if (!LEX_EQ(v, n, "decimal"))
 			return api_fail(x, 400, "Invalid format", batch ?
-					"format must be base62 (snowflake) or range (int, long)" :
-					"format must be base62 (snowflake)");
+					"format must be base62 or decimal (snowflake) or range (int, long)" :
+					"format must be base62 or decimal (snowflake)");
 	}
 	if (batch && http_query_param(x->query, x->query_len, "values", &v, &n)) {
-		if (LEX_EQ(v, n, "false") && *f != FMT_BASE62)
+		if (LEX_EQ(v, n, "false") && *f != FMT_BASE62) {
 			*f = FMT_RANGE;
-		else if (!LEX_EQ(v, n, "true"))
+			*asked = 1;
+		} else if (!LEX_EQ(v, n, "true"))
 			return api_fail(x, 400, "Invalid values",
 					"values must be true or false (false: a range, for int and long)");
 	}
 	return 0;
 }
 
-/* The format must suit the type; checked before the entity is created. */
-static int format_fits(struct api_ctx *x, enum id_type t, enum id_format f)
+/* The format asked for must suit the type; checked before the entity is
+ * created. */
+static int format_fits(struct api_ctx *x, enum id_type t, enum id_format f, int asked)
 {
-	if (f == FMT_BASE62 && t != TYPE_SNOWFLAKE)
-		return api_fail(x, 400, "Invalid format", "format=base62 applies to snowflake, not %s",
-				id_type_name(t));
+	if (asked && f != FMT_RANGE && t != TYPE_SNOWFLAKE)
+		return api_fail(x, 400, "Invalid format", "format=%s applies to snowflake, not %s",
+				f == FMT_BASE62 ? "base62" : "decimal", id_type_name(t));
 	if (f == FMT_RANGE && !id_type_is_seq(t))
 		return api_fail(x, 400, "Invalid format",
 				"format=range (values=false) applies to int and long, not %s", id_type_name(t));
 	return 0;
 }
 
-/* Everything before the first value: type, format, ownership, binding. */
-static int prepare(struct api_ctx *x, enum id_format f, enum id_type *t, struct entity **e)
+/* Everything before the first value: type, format, ownership, binding.
+ * Without a format in the query, the entity's bound one applies. */
+static int prepare(struct api_ctx *x, enum id_format *f, int asked, enum id_type *t, struct entity **e)
 {
 	int rc;
-	if ((rc = resolve_type(x, t, e)) || (rc = format_fits(x, *t, f)) || (rc = api_ownership_gate(x)) ||
-	    (rc = bind_entity(x, *t, e)) || (rc = binding_committed(x, *e)))
+	if ((rc = resolve_type(x, t, e)) || (rc = format_fits(x, *t, *f, asked)) ||
+	    (rc = api_ownership_gate(x)) || (rc = bind_entity(x, *t, e)) || (rc = binding_committed(x, *e)))
 		return rc;
+	if (!asked)
+		*f = (enum id_format)(*e)->style.format;
 	return 0;
 }
 
@@ -196,15 +202,20 @@ static int next_snowflake(struct api_ctx *x, int batch, uint64_t *id)
 	return next_timed(x, -1, batch, id, NULL, NULL);
 }
 
-/* Text of a UUIDv7 (canonical) or ULID; returns its length. */
-static size_t tsid_text(enum id_type t, const uint8_t id[16], char *out)
+_Static_assert(TSID_TYPEID_MAX >= 36, "room for every text form");
+
+/* Text of a UUIDv7 (canonical, or a TypeID with the entity's prefix) or a
+ * ULID; returns its length. */
+static size_t tsid_text(const struct entity *e, const uint8_t id[16], char *out)
 {
-	if (t == TYPE_UUID7) {
-		tsid_uuid_text(id, out);
-		return 36;
+	if (e->type == TYPE_ULID) {
+		tsid_base32(id, 0, out);
+		return 26;
 	}
-	tsid_base32(id, 0, out);
-	return 26;
+	if (e->style.prefix_len)
+		return tsid_typeid(e->style.prefix, e->style.prefix_len, id, out);
+	tsid_uuid_text(id, out);
+	return 36;
 }
 
 /* Reserves n sequence values: 0 with the first one's index, -1 parked, or
@@ -228,11 +239,11 @@ int api_next_id(struct api_ctx *x)
 {
 	enum id_type t;
 	struct entity *e;
-	char chars[TSID_PREFIX_MAX + 1 + 36];
+	char chars[TSID_TYPEID_MAX];
 	uint64_t v = 0, i;
 	enum id_format f;
-	int rc = query_format(x, 0, &f);
-	if (rc || (rc = prepare(x, f, &t, &e)) != 0)
+	int asked, rc = query_format(x, 0, &f, &asked);
+	if (rc || (rc = prepare(x, &f, asked, &t, &e)) != 0)
 		return rc;
 	size_t len = id_type_uuid_len(t);
 	if (id_type_is_seq(t)) {
@@ -253,7 +264,7 @@ int api_next_id(struct api_ctx *x)
 			return api_fail(x, 503, "Service unavailable", "getrandom failed");
 		if ((rc = next_timed(x, id_type_tsid(t), 0, NULL, id, rnd)) != 0)
 			return rc;
-		len = tsid_text(t, id, chars);
+		len = tsid_text(e, id, chars);
 	} else if (uuid_generate(chars, len) != 0) {
 		return api_fail(x, 503, "Service unavailable", "getrandom failed");
 	}
@@ -384,7 +395,7 @@ static int snowflake_batch(struct api_ctx *x, struct entity *e, struct batch *b,
 
 /* UUIDv7/ULID batches: made like snowflake batches (the 16 bytes of ID
  * k in s->ids[2k..2k+1]), then rendered as text. */
-static int tsid_batch(struct api_ctx *x, struct batch *b)
+static int tsid_batch(struct api_ctx *x, const struct entity *e, struct batch *b)
 {
 	struct api_session *s = x->s;
 	int rc = session_room(x, 2 * b->n);
@@ -408,13 +419,13 @@ static int tsid_batch(struct api_ctx *x, struct batch *b)
 		used += TSID_RANDOM;
 		s->done++;
 	}
-	char one[36];
-	b->len = tsid_text(b->t, (const uint8_t *)s->ids, one);
+	char one[TSID_TYPEID_MAX];
+	b->len = tsid_text(e, (const uint8_t *)s->ids, one);
 	char *chars = malloc(b->n * b->len);
 	if (!chars)
 		return api_fail(x, 503, "Service unavailable", "out of memory");
 	for (uint64_t k = 0; k < b->n; k++)
-		tsid_text(b->t, (const uint8_t *)(s->ids + 2 * k), chars + k * b->len);
+		tsid_text(e, (const uint8_t *)(s->ids + 2 * k), chars + k * b->len);
 	return render_text(x, b, chars);
 }
 
@@ -426,7 +437,7 @@ int api_next_batch(struct api_ctx *x)
 	size_t vn;
 	uint64_t n, i;
 	enum id_format f;
-	int rc = query_format(x, 1, &f);
+	int asked, rc = query_format(x, 1, &f, &asked);
 	if (rc)
 		return rc;
 	unsigned max = f == FMT_RANGE ? x->cfg->max_range : x->cfg->max_batch;
@@ -434,13 +445,13 @@ int api_next_batch(struct api_ctx *x)
 	    api_parse_uint(v, vn, 1, max, &n) != 0)
 		return api_fail(x, 400, "Invalid batch size", "batchSize must be an integer in 1..%u%s",
 				max, f == FMT_RANGE ? " (MAX_RANGE_SIZE)" : "");
-	if ((rc = prepare(x, f, &t, &e)) != 0)
+	if ((rc = prepare(x, &f, asked, &t, &e)) != 0)
 		return rc;
 	struct batch b = { .t = t, .n = n, .range = f == FMT_RANGE };
 	if (t == TYPE_SNOWFLAKE)
 		return snowflake_batch(x, e, &b, f);
 	if (id_type_tsid(t) >= 0)
-		return tsid_batch(x, &b);
+		return tsid_batch(x, e, &b);
 	if (id_type_is_seq(t)) {
 		if ((rc = take(x, e, n, 1, &i)) != 0)
 			return rc;

@@ -1,5 +1,5 @@
 /* The routes that only read: health, shard-info, status, list, types,
- * parse-snowflake and metrics. */
+ * parse-snowflake, parse-typeid, compose-snowflake and metrics. */
 #include <stdlib.h>
 #include <string.h>
 
@@ -71,6 +71,7 @@ int api_status(struct api_ctx *x)
 	struct jw w;
 	api_begin(x, &w);
 	api_id_head(&w, x, e->type);
+	api_style(&w, &e->style);
 	current_value(&w, e);
 	if (id_type_is_seq(e->type) && e->next_i < seq_count(&e->shape))
 		api_number(&w, "nextValue", e->type, entity_value(e, e->next_i));
@@ -111,6 +112,7 @@ int api_list(struct api_ctx *x)
 		jw_object(&w, NULL);
 		jw_str(&w, "entityName", e->name, e->name_len);
 		jw_cstr(&w, "dataType", id_type_name(e->type));
+		api_style(&w, &e->style);
 		current_value(&w, e);
 		jw_close(&w);
 	}
@@ -207,6 +209,31 @@ int api_parse_snowflake(struct api_ctx *x)
 	if (api_describe_snowflake(x->body, &x->cfg->layout, x->entity, x->entity_len) != 0)
 		return api_fail(x, 400, "Invalid snowflake",
 				"id must be a decimal integer in 0..9223372036854775807, or its 11-character base62 form");
+	return 200;
+}
+
+/* A TypeID (prefix_ and the base32 of a UUIDv7, or the suffix alone):
+ * its prefix, the UUID and the UUID's time. */
+int api_parse_typeid(struct api_ctx *x)
+{
+	uint8_t id[16];
+	size_t pn;
+	if (tsid_typeid_parse(x->entity, x->entity_len, &pn, id) != 0 || !tsid_is_uuid7(id))
+		return api_fail(x, 400, "Invalid TypeID",
+				"id must be a TypeID: prefix_ and the 26 lowercase base32 characters of a UUIDv7");
+	char uuid[36], date[32];
+	uint64_t ms = tsid_ms(id);
+	tsid_uuid_text(id, uuid);
+	clock_iso8601(ms, date);
+	struct jw w;
+	api_begin(x, &w);
+	jw_object(&w, NULL);
+	jw_str(&w, "id", x->entity, x->entity_len);
+	jw_str(&w, "prefix", x->entity, pn);
+	jw_str(&w, "uuid", uuid, 36);
+	jw_u64(&w, "timestamp", ms);
+	jw_cstr(&w, "date", date);
+	jw_close(&w);
 	return 200;
 }
 

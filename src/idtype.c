@@ -1,7 +1,11 @@
-/* Names and properties of the data types an entity can be bound to, and the
- * rule for entity names. */
+/* Names and properties of the data types an entity can be bound to, the
+ * style (TypeID prefix, base62) it may bind with them, and the rule for
+ * entity names. */
 #include <string.h>
 #include "idtype.h"
+#include "tsid.h"
+
+_Static_assert(ID_PREFIX_MAX == TSID_PREFIX_MAX, "one TypeID prefix bound");
 
 static const char *const type_names[TYPE_COUNT] = {
 	[TYPE_INT] = "int",         [TYPE_LONG] = "long",
@@ -46,6 +50,17 @@ size_t id_type_uuid_len(enum id_type t)
 	case TYPE_UUID22: return 22;
 	default:          return 0;
 	}
+}
+
+const char *id_style_problem(enum id_type t, const struct id_style *s)
+{
+	if (s->format > FMT_BASE62 || (s->format == FMT_BASE62 && t != TYPE_SNOWFLAKE))
+		return "format must be base62 (snowflake only)";
+	if (s->prefix_len && t != TYPE_UUID7)
+		return "prefix applies to uuid7 only";
+	if (s->prefix_len > ID_PREFIX_MAX || !tsid_prefix_valid(s->prefix, s->prefix_len))
+		return "prefix must be 1..63 of a-z and _, not starting or ending with _";
+	return NULL;
 }
 
 /* One byte a character: checked on every request, so a table. */

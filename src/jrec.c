@@ -33,14 +33,17 @@ static uint64_t get_u64(const uint8_t *p)
 size_t jrec_encode(const struct jrec *r, uint8_t *out)
 {
 	size_t nl = r->name_len > JOURNAL_NAME_MAX ? JOURNAL_NAME_MAX : r->name_len;
+	size_t tl = r->kind != JREC_BIND ? 0 : r->text_len > JREC_TEXT_MAX ? JREC_TEXT_MAX : r->text_len;
 	uint8_t *pl = out + JREC_HEADER;
-	size_t plen = JREC_FIXED + nl;
+	size_t plen = JREC_FIXED + nl + tl;
 
 	pl[0] = (uint8_t)r->kind;
 	pl[1] = r->type;
 	put_u64(pl + 2, r->value);
 	pl[10] = (uint8_t)nl;
 	memcpy(pl + JREC_FIXED, r->name, nl);
+	if (tl)
+		memcpy(pl + JREC_FIXED + nl, r->text, tl);
 	put_u32(out, (uint32_t)plen);
 	put_u32(out + 4, crc32c(0, pl, plen));
 	return JREC_HEADER + plen;
@@ -56,7 +59,7 @@ long jrec_decode_reason(const uint8_t *in, size_t len, struct jrec *r, const cha
 		return 0;
 	}
 	uint32_t plen = get_u32(in);
-	if (plen < JREC_FIXED || plen > JREC_FIXED + JOURNAL_NAME_MAX) {
+	if (plen < JREC_FIXED || plen > JREC_FIXED + JOURNAL_NAME_MAX + JREC_TEXT_MAX) {
 		*why = "bad record length";
 		return -1;
 	}
@@ -74,7 +77,9 @@ long jrec_decode_reason(const uint8_t *in, size_t len, struct jrec *r, const cha
 		*why = "unknown record kind";
 		return -1;
 	}
-	if (nl != plen - JREC_FIXED) {
+	/* What follows the name is BIND's text: other kinds end with the name. */
+	size_t tl = plen - JREC_FIXED - (size_t)nl;
+	if (nl > JOURNAL_NAME_MAX || nl > plen - JREC_FIXED || tl > (kind == JREC_BIND ? JREC_TEXT_MAX : 0)) {
 		*why = "name length does not match record length";
 		return -1;
 	}
@@ -82,8 +87,8 @@ long jrec_decode_reason(const uint8_t *in, size_t len, struct jrec *r, const cha
 		*why = kind == JREC_FENCE ? "fence record with a name" : "record without a name";
 		return -1;
 	}
-	if (memchr(pl + JREC_FIXED, 0, nl)) {
-		*why = "NUL byte in name";
+	if (memchr(pl + JREC_FIXED, 0, nl + tl)) {
+		*why = "NUL byte in name or text";
 		return -1;
 	}
 	r->kind = (enum jrec_kind)kind;
@@ -92,6 +97,8 @@ long jrec_decode_reason(const uint8_t *in, size_t len, struct jrec *r, const cha
 	r->name_len = nl;
 	memcpy(r->name, pl + JREC_FIXED, nl);
 	r->name[nl] = '\0';
+	r->text_len = (uint8_t)tl;
+	r->text = (const char *)pl + JREC_FIXED + nl;
 	return (long)(JREC_HEADER + plen);
 }
 

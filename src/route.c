@@ -24,6 +24,7 @@ static const struct route routes[ROUTE_COUNT] = {
 	[ROUTE_PARSE]      = R(ROUTE_PARSE, "/api/parse-snowflake", 1, READ, api_parse_snowflake ),
 	[ROUTE_METRICS]    = R(ROUTE_METRICS, "/metrics", 0, READ, api_metrics ),
 	[ROUTE_COMPOSE]    = R(ROUTE_COMPOSE, "/api/compose-snowflake", 0, READ, api_compose_snowflake ),
+	[ROUTE_PARSE_TYPEID] = R(ROUTE_PARSE_TYPEID, "/api/parse-typeid", 1, READ, api_parse_typeid ),
 	[ROUTE_UNMATCHED]  = R(ROUTE_UNMATCHED, "unmatched", 0, 0, NULL ),
 };
 

@@ -4,6 +4,8 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "http_lex.h"
+
 size_t shard_kv_identity(char out[SHARD_KV_IDENTITY_MAX], unsigned shard, unsigned total,
 			 const char *layout, uint64_t machine)
 {
@@ -42,6 +44,12 @@ void shard_kv_put_entity(struct buf *b, const struct kv_entity *e)
 	buf_u64(b, e->start_i);
 	buf_putc(b, ' ');
 	buf_u64(b, e->mark_i);
+	if (e->style.prefix_len) {
+		buf_puts(b, " prefix=");
+		buf_append(b, e->style.prefix, e->style.prefix_len);
+	}
+	if (e->style.format == FMT_BASE62)
+		buf_puts(b, " format=base62");
 	buf_puts(b, e->deleted ? " deleted\n" : "\n");
 }
 
@@ -109,6 +117,23 @@ int shard_kv_config_parse(const char *v, size_t n, struct shard_kv_cluster *c)
 	return have_total && have_layout ? 0 : -1;
 }
 
+/* One of the optional words after the mark, each at most once (e starts
+ * zeroed; id_style_problem checks the prefix). */
+static int option_word(const char *w, size_t n, struct kv_entity *e)
+{
+	if (LEX_EQ(w, n, "deleted") && !e->deleted) {
+		e->deleted = 1;
+	} else if (LEX_EQ(w, n, "format=base62") && !e->style.format) {
+		e->style.format = FMT_BASE62;
+	} else if (n - 8 < ID_PREFIX_MAX && memcmp(w, "prefix=", 7) == 0 && !e->style.prefix_len) {
+		e->style.prefix_len = (uint8_t)(n - 7);    /* 1..63 */
+		memcpy(e->style.prefix, w + 7, n - 7);
+	} else {
+		return -1;
+	}
+	return 0;
+}
+
 int shard_kv_parse_bucket(const char *v, size_t n,
 			  int (*fn)(void *ud, const struct kv_entity *e), void *ud,
 			  char *err, size_t errlen)
@@ -116,35 +141,40 @@ int shard_kv_parse_bucket(const char *v, size_t n,
 	const char *p = v, *end = v + n;
 	unsigned line = 0;
 	while (p < end) {
-		struct kv_entity e;
-		const char *w[5];
-		size_t wn[5], nw = 0;
+		struct kv_entity e = { .deleted = 0 };
+		const char *w[7];
+		size_t wn[7], nw = 0;
 		line++;
-		while (nw < 5 && p < end && *p != '\n') {
+		while (nw < 7 && p < end && *p != '\n') {
 			if (word(&p, end, &w[nw], &wn[nw]) != 0)
 				goto bad;
 			nw++;
 			if (p < end && *p == ' ')
 				p++;
 		}
-		if (p >= end || *p != '\n' || (nw != 4 && nw != 5))
+		if (p >= end || *p != '\n' || nw < 4)
 			goto bad;
 		p++;
 		if (!entity_name_valid(w[0], wn[0]) || id_type_parse(w[1], wn[1], &e.type) != 0 ||
 		    parse_u64(w[2], wn[2], &e.start_i) != 0 || parse_u64(w[3], wn[3], &e.mark_i) != 0 ||
-		    e.start_i > e.mark_i || (nw == 5 && !(wn[4] == 7 && memcmp(w[4], "deleted", 7) == 0)))
+		    e.start_i > e.mark_i)
+			goto bad;
+		for (size_t k = 4; k < nw; k++)
+			if (option_word(w[k], wn[k], &e) != 0)
+				goto bad;
+		if (id_style_problem(e.type, &e.style))
 			goto bad;
 		memcpy(e.name, w[0], wn[0]);
 		e.name[wn[0]] = '\0';
 		e.name_len = wn[0];
-		e.deleted = nw == 5;
 		int rc = fn(ud, &e);
 		if (rc)
 			return rc;
 	}
 	return 0;
 bad:
-	snprintf(err, errlen, "malformed entity line %u (expected \"name type start mark[ deleted]\")", line);
+	snprintf(err, errlen, "malformed entity line %u (expected \"name type start mark[ prefix=P][ format=base62][ deleted]\")",
+		 line);
 	return -1;
 }
 

@@ -6,10 +6,12 @@
  *   identity   "shard=K totalShards=N layout=L machineId=M"
  *   fence      decimal snowflake tick: ticks below it may have been used
  *   e/XYZ      one of 4096 buckets (XYZ = three hex digits of the name's
- *              hash), one line per entity: "name type start mark[ deleted]"
+ *              hash), one line per entity:
+ *              "name type start mark[ prefix=P][ format=base62][ deleted]"
  *              with start and mark as iteration indexes (value = shard +
  *              i * totalShards); mark: iterations below it may have been
- *              handed out.
+ *              handed out; prefix and format: how its IDs are written
+ *              (struct id_style; lines written before them have neither).
  * Entities are packed into buckets so that 100,000 of them are 4096 keys,
  * read in 16 prefix pages (e/0 .. e/f) and written 63 buckets per txn.
  *
@@ -73,6 +75,7 @@ struct kv_entity {
 	char name[ENTITY_NAME_MAX + 1];
 	size_t name_len;
 	enum id_type type;
+	struct id_style style;
 	uint64_t start_i, mark_i;
 	int deleted;
 };

@@ -107,17 +107,21 @@ static void lower_kv_bound(struct entity *e, uint64_t mark)
 	e->kv_sent = 0;
 }
 
-/* Binds name to type in memory only (the caller journals it). An existing
- * slot, normally a tombstone, starts over at its high-water mark. */
-static struct entity *bind_name(struct store *s, const char *name, size_t len, enum id_type type)
+/* Binds name to type and style in memory only (the caller journals it). An
+ * existing slot, normally a tombstone, starts over at its high-water mark. */
+static struct entity *bind_name(struct store *s, const char *name, size_t len, enum id_type type,
+				const struct id_style *style)
 {
+	static const struct id_style plain;
 	struct entity *e = find_slot(s, name, len);
-	if (!e)
-		return insert(s, name, len, type);
+	/* A new slot (all zero) passes through the rest unchanged. */
+	if (!e && !(e = insert(s, name, len, type)))
+		return NULL;
 	if (e->deleted)
 		s->count++;
 	uint64_t floor = e->reserved_i;
 	e->type = type;
+	e->style = style ? *style : plain;
 	e->shape = seq_shape_make(s->shard, s->total, type);
 	e->start_i = e->next_i = e->reserved_i = e->reserved_from_i = floor;
 	e->last_reserve_ms = e->last_snowflake = 0;
@@ -181,6 +185,17 @@ static struct jrec rec(enum jrec_kind kind, const struct entity *e, uint64_t val
 		r.name_len = e->name_len;
 		memcpy(r.name, e->name, e->name_len);
 	}
+	return r;
+}
+
+_Static_assert(ID_PREFIX_MAX <= JREC_TEXT_MAX, "a TypeID prefix fits a BIND record");
+
+/* The binding, with the style: value the format, text the prefix. */
+static struct jrec bind_rec(const struct entity *e)
+{
+	struct jrec r = rec(JREC_BIND, e, e->style.format);
+	r.text_len = e->style.prefix_len;
+	r.text = e->style.prefix;
 	return r;
 }
 
@@ -346,21 +361,21 @@ static void warn_capacity(const struct entity *e, uint64_t from, uint64_t to)
 }
 
 enum store_status store_init(struct store *s, const char *name, size_t len,
-			     enum id_type type, uint64_t start_i, uint64_t now_mono_ms,
-			     struct entity **out)
+			     enum id_type type, const struct id_style *style, uint64_t start_i,
+			     uint64_t now_mono_ms, struct entity **out)
 {
 	if (store_find(s, name, len))
 		return STORE_EXISTS;
 	struct entity *tomb = find_slot(s, name, len), saved;
 	if (tomb)
 		saved = *tomb;
-	struct entity *e = bind_name(s, name, len, type);
+	struct entity *e = bind_name(s, name, len, type, style);
 	if (!e)
 		return STORE_NOMEM;
 	e->start_i = e->next_i = e->reserved_from_i = start_i;
 	struct jrec recs[3];
 	size_t n = 0;
-	recs[n++] = rec(JREC_BIND, e, 0);
+	recs[n++] = bind_rec(e);
 	if (start_i)
 		recs[n++] = rec(JREC_RESET, e, start_i);
 	uint64_t mark = start_i;
@@ -645,7 +660,7 @@ static int emit_snapshot(void *ud, struct journal_sink *sink)
 		return -1;
 	for (size_t i = 0; i < s->nbuckets; i++) {
 		for (struct entity *e = s->buckets[i]; e; e = e->next) {
-			struct jrec b = rec(JREC_BIND, e, 0);
+			struct jrec b = bind_rec(e);
 			struct jrec r = rec(JREC_RESET, e, e->start_i);
 			struct jrec m = rec(JREC_RESERVE, e, e->reserved_i);
 			struct jrec d = rec(JREC_DELETE, e, e->reserved_i);
@@ -669,6 +684,17 @@ struct replay {
 	char identity[JOURNAL_NAME_MAX + 1];
 };
 
+/* A BIND record: older journals hold neither format nor prefix (plain). */
+static int bind_record(struct store *s, const struct jrec *r)
+{
+	struct id_style st = { .format = (uint8_t)r->value, .prefix_len = r->text_len };
+	memcpy(st.prefix, r->text, r->text_len);
+	if (r->type >= TYPE_COUNT || r->value > FMT_BASE62 ||
+	    id_style_problem((enum id_type)r->type, &st))
+		return -1;
+	return bind_name(s, r->name, r->name_len, (enum id_type)r->type, &st) ? 0 : -1;
+}
+
 static int apply(void *ud, const struct jrec *r)
 {
 	struct replay *rp = ud;
@@ -686,9 +712,7 @@ static int apply(void *ud, const struct jrec *r)
 	struct entity *e = store_find(s, r->name, r->name_len);
 	switch (r->kind) {
 	case JREC_BIND:
-		if (r->type >= TYPE_COUNT)
-			return -1;
-		return bind_name(s, r->name, r->name_len, (enum id_type)r->type) ? 0 : -1;
+		return bind_record(s, r);
 	case JREC_RESET:
 		if (!e)
 			return -1;
@@ -817,6 +841,7 @@ int store_merge_entity(struct store *s, const struct kv_entity *r)
 	if (!e) {
 		if (!(e = insert(s, r->name, r->name_len, r->type)))
 			return -1;
+		e->style = r->style;
 		e->start_i = r->start_i;
 		e->next_i = e->reserved_i = e->reserved_from_i = e->kv_i = r->mark_i;
 		e->kv_bound = 1;
@@ -828,7 +853,8 @@ int store_merge_entity(struct store *s, const struct kv_entity *r)
 		return 0;
 	}
 	e->kv_i = r->mark_i;
-	if (e->type == r->type && e->deleted == r->deleted && e->start_i == r->start_i &&
+	int same_binding = e->type == r->type && id_style_same(&e->style, &r->style);
+	if (same_binding && e->deleted == r->deleted && e->start_i == r->start_i &&
 	    e->reserved_i == r->mark_i) {
 		/* KV holds what the journal holds. A clean stop's position still
 		 * stands (it is recorded only below a mark KV had confirmed, so a
@@ -845,9 +871,10 @@ int store_merge_entity(struct store *s, const struct kv_entity *r)
 	uint64_t top = e->reserved_i > r->mark_i ? e->reserved_i : r->mark_i;
 	if (e->deleted != r->deleted)
 		s->count += r->deleted ? (size_t)-1 : 1;
-	if (e->reserved_i <= r->mark_i || e->type != r->type || e->deleted != r->deleted)
+	if (e->reserved_i <= r->mark_i || !same_binding || e->deleted != r->deleted)
 		e->start_i = r->start_i;
 	e->type = r->type;
+	e->style = r->style;
 	e->shape = seq_shape_make(s->shard, s->total, r->type);
 	e->deleted = (uint8_t)r->deleted;
 	e->next_i = e->reserved_i = e->reserved_from_i = top;

@@ -17,6 +17,7 @@ struct entity {
 	uint8_t name_len;
 	char name[ENTITY_NAME_MAX + 1];
 	enum id_type type;
+	struct id_style style;        /* bound with the type: base62, TypeID prefix */
 	struct seq_shape shape;       /* int/long only */
 	uint64_t start_i;             /* first iteration since creation or reset */
 	uint64_t next_i;              /* next iteration to hand out */
@@ -113,12 +114,13 @@ uint64_t store_floor(struct store *s, const char *name, size_t len);
  * is half used, so a steady stream rarely waits. */
 enum store_status store_take(struct store *s, struct entity *e, uint64_t k,
 			     uint64_t now_mono_ms, uint64_t *first_i);
-/* Creates an entity starting at start_i (the caller applies store_floor); a
- * sequence gets its first small segment in the same journal write, so a new
- * entity costs one fsync. */
+/* Creates an entity starting at start_i (the caller applies store_floor),
+ * written in style (NULL: the type's plain form; the caller checked it with
+ * id_style_problem); a sequence gets its first small segment in the same
+ * journal write, so a new entity costs one fsync. */
 enum store_status store_init(struct store *s, const char *name, size_t len,
-			     enum id_type type, uint64_t start_i, uint64_t now_mono_ms,
-			     struct entity **out);
+			     enum id_type type, const struct id_style *style, uint64_t start_i,
+			     uint64_t now_mono_ms, struct entity **out);
 enum store_status store_reset(struct store *s, struct entity *e, uint64_t i, int force);
 /* Hides the entity; a sequence's high-water mark stays as a tombstone. */
 enum store_status store_delete(struct store *s, const char *name, size_t len);

@@ -84,7 +84,7 @@ static void encode_entity(void *ud, struct entity *e)
 {
 	struct buf *val = ud;
 	struct kv_entity r = {
-		.name_len = e->name_len, .type = e->type, .start_i = e->start_i,
+		.name_len = e->name_len, .type = e->type, .style = e->style, .start_i = e->start_i,
 		.mark_i = e->reserved_i, .deleted = e->deleted,
 	};
 	memcpy(r.name, e->name, e->name_len);

@@ -157,6 +157,32 @@ int tsid_prefix_valid(const char *s, size_t n)
 	return n == 0 || (s[0] != '_' && s[n - 1] != '_');
 }
 
+size_t tsid_typeid(const char *prefix, size_t n, const uint8_t id[16], char *out)
+{
+	memcpy(out, prefix, n);
+	if (n)
+		out[n++] = '_';
+	tsid_base32(id, 1, out + n);
+	return n + 26;
+}
+
+int tsid_typeid_parse(const char *s, size_t n, size_t *prefix_len, uint8_t id[16])
+{
+	size_t p = n;
+	while (p > 0 && s[p - 1] != '_')
+		p--;
+	/* p: where the suffix starts; a '_' before it ends a non-empty prefix. */
+	if (p == 1 || (p && !tsid_prefix_valid(s, p - 1)))
+		return -1;
+	*prefix_len = p ? p - 1 : 0;
+	return tsid_base32_parse(s + p, n - p, 1, id);
+}
+
+int tsid_is_uuid7(const uint8_t id[16])
+{
+	return id[6] >> 4 == 7 && id[8] >> 6 == 2;
+}
+
 uint64_t tsid_ms(const uint8_t id[16])
 {
 	return get_be(id, 6);

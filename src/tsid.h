@@ -50,6 +50,15 @@ int tsid_base32_parse(const char *s, size_t n, int lower_only, uint8_t id[16]);
 /* TypeID prefix rule: 0..63 of [a-z_], not starting or ending with '_'. */
 #define TSID_PREFIX_MAX 63
 int tsid_prefix_valid(const char *s, size_t n);
+/* TypeID: prefix, '_' and the 26 lowercase base32 characters of id (no
+ * '_' when n is 0). out has room for TSID_TYPEID_MAX; returns the length. */
+#define TSID_TYPEID_MAX (TSID_PREFIX_MAX + 1 + 26)
+size_t tsid_typeid(const char *prefix, size_t n, const uint8_t id[16], char *out);
+/* Reads a TypeID: the prefix is s[0..*prefix_len) (0: none), the suffix
+ * after the last '_' decodes into id. 0 ok, -1 bad. */
+int tsid_typeid_parse(const char *s, size_t n, size_t *prefix_len, uint8_t id[16]);
+/* 1 when id has version 7 and the RFC 9562 variant. */
+int tsid_is_uuid7(const uint8_t id[16]);
 /* Milliseconds of a UUIDv7 or ULID. */
 uint64_t tsid_ms(const uint8_t id[16]);
 /* The smallest UUIDv7 of a millisecond (all other bits 0 but version and variant). */

@@ -51,6 +51,7 @@ ROUTES = {
     "/api/entity/{entity}": {"delete"},
     "/api/parse-snowflake/{id}": {"get", "head"},
     "/api/compose-snowflake": {"get", "head"},
+    "/api/parse-typeid/{id}": {"get", "head"},
     "/metrics": {"get", "head"},
 }
 HTTP_METHODS = {"get", "head", "post", "put", "delete", "patch", "options", "trace"}

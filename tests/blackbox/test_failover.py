@@ -647,6 +647,39 @@ def test_acknowledged_admin_changes_reach_the_next_host(fleet):
     assert int(c.take(gone, "int")) > max(old)
 
 
+def kv_bucket_lines(agent, name, entity):
+    """The lines of the KV bucket (FNV-1a of the name, mod 4096) that holds entity."""
+    h = 2166136261
+    for c in entity.encode():
+        h = ((h ^ c) * 16777619) & 0xFFFFFFFF
+    return (kv_value(agent, f"{name}/shards/{SHARD}/e/{h & 4095:03x}") or "").splitlines()
+
+
+@pytest.mark.timeout(40)
+def test_styles_bound_at_init_reach_the_next_host(fleet):
+    # A TypeID prefix and base62 are part of the binding KV holds: a new host
+    # with an empty DATA_DIR hands out the same forms, above the old IDs.
+    a = fleet.start("A")
+    wait_until(lambda: serving(a), READY_MAX_S, "A to serve", fleet)
+    user, f62 = uniq("user"), uniq("f62")
+    assert a.init(user, body={"dataType": "uuid7", "prefix": "user"}).status == 201
+    assert a.init(f62, body={"dataType": "snowflake", "format": "base62"}).status == 201
+    assert f"{user} uuid7 0 0 prefix=user" in kv_bucket_lines(fleet.agent, fleet.name, user)
+    assert f"{f62} snowflake 0 0 format=base62" in kv_bucket_lines(fleet.agent, fleet.name, f62)
+    before = [a.take(user) for _ in range(3)] + [a.take(f62)]
+    a.stop()
+
+    c = fleet.start("C")
+    wait_until(lambda: serving(c), READY_MAX_S, "the fresh host to serve", fleet)
+    after = [c.take(user) for _ in range(3)] + c.json(f"/api/next-batch/{user}?batchSize=20")["values"]
+    assert all(v.startswith("user_") and len(v) == 31 for v in after)
+    assert before[2] < after[0] and after == sorted(set(after))
+    assert c.json(f"/api/status/{user}")["prefix"] == "user"
+    v = c.take(f62)
+    assert len(v) == 11 and v > before[3]
+    assert c.json(f"/api/status/{f62}")["format"] == "base62"
+
+
 # --------------------------------------------------------------------------- #
 # a. kill -9 of the holder: the standby takes over after the session TTL
 # --------------------------------------------------------------------------- #

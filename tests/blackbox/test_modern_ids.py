@@ -1,6 +1,9 @@
 """uuid7 and ulid: every value parses with an independent implementation
-(Python's uuid, python-ulid), values strictly increase per instance within
-and across batches and across kill -9 restarts."""
+(Python's uuid, python-ulid, typeid-python), values strictly increase per
+instance within and across batches and across kill -9 restarts. Also range
+batches, base62 snowflakes, compose-snowflake, and the styles bound at init:
+a TypeID prefix for uuid7, base62 for snowflakes (durable, shown in status
+and list; bad ones are 400 and create nothing), and parse-typeid."""
 import json
 import subprocess
 
@@ -208,3 +211,141 @@ def test_compose_out_of_range(srv, q):
 def test_compose_epoch_is_zero(srv):
     c = ok(srv.get("/api/compose-snowflake?time=2022-01-01T00:00:00Z"))
     assert c["snowflake"] == "0" and c["base62"] == "00000000000"
+
+
+# ---- TypeID prefixes and base62 bound at init ------------------------------ #
+def init_styled(srv, ent, dtype, **style):
+    return srv.init(ent, body={"dataType": dtype, **style})
+
+
+def listed(srv, ent):
+    return [e for e in ok(srv.get("/api/list"))["entities"] if e["entityName"] == ent]
+
+
+def test_typeid_prefix_bound_at_init(srv):
+    ent = uniq()
+    t0 = now_ms()
+    body = ok(init_styled(srv, ent, "uuid7", prefix="user"), 201)
+    assert body["prefix"] == "user" and body["dataType"] == "uuid7"
+    vals = [srv.take(ent) for _ in range(10)]
+    vals += ok(srv.batch(ent, 2000))["values"] + ok(srv.batch(ent, 3, "uuid7"))["values"]
+    vals.append(srv.take(ent, "uuid7"))
+    t1 = now_ms()
+    assert all(v.startswith("user_") and len(v) == 31 and v == v.lower() for v in vals)
+    dec = independent("typeid", vals)
+    assert {p for _, _, p in dec} == {"user"}
+    # typeid-python hands back the UUID; idcheck.py asserts version 7 and
+    # the RFC variant with Python's uuid. The suffix sorts like the UUID.
+    assert strictly_increasing([h for _, h, _ in dec])
+    assert strictly_increasing(vals)
+    assert all(t0 - 1000 <= ms <= t1 + 2000 for ms, _, _ in dec)
+    for v, (ms, hexv, _) in zip(vals[:3] + vals[-1:], dec[:3] + dec[-1:]):
+        p = ok(srv.get(f"/api/parse-typeid/{v}"))
+        assert p["id"] == v and p["prefix"] == "user" and p["timestamp"] == ms
+        assert p["uuid"].replace("-", "") == hexv
+    assert ok(srv.status(ent))["prefix"] == "user"
+    assert listed(srv, ent) == [{"entityName": ent, "dataType": "uuid7", "prefix": "user",
+                                 "currentValue": None}]
+
+
+def test_typeid_longest_prefix_and_underscores(srv):
+    for prefix in ("a" * 63, "pre_fix"):
+        ent = uniq()
+        ok(init_styled(srv, ent, "uuid7", prefix=prefix), 201)
+        v = srv.take(ent)
+        assert len(v) == len(prefix) + 27
+        (_, _, p), = independent("typeid", [v])
+        assert p == prefix
+        assert ok(srv.get(f"/api/parse-typeid/{v}"))["prefix"] == prefix
+
+
+@pytest.mark.timeout(40)
+def test_typeid_prefix_survives_kill_9(servers):
+    s = servers()
+    ok(init_styled(s, "acct", "uuid7", prefix="account"), 201)
+    ok(init_styled(s, "f", "snowflake", format="base62"), 201)
+    seen = []
+    for _ in range(3):
+        seen += [s.take("acct") for _ in range(3)] + ok(s.batch("acct", 50))["values"]
+        assert len(s.take("f")) == 11
+        s.crash_restart()
+    seen.append(s.take("acct"))
+    assert strictly_increasing(seen)
+    assert {p for _, _, p in independent("typeid", seen)} == {"account"}
+    assert ok(s.status("acct"))["prefix"] == "account"
+    assert ok(s.status("f"))["format"] == "base62" and len(s.take("f")) == 11
+
+
+@pytest.mark.parametrize("body", [
+    {"dataType": "uuid7", "prefix": "User"},
+    {"dataType": "uuid7", "prefix": "_user"},
+    {"dataType": "uuid7", "prefix": "user_"},
+    {"dataType": "uuid7", "prefix": "us3r"},
+    {"dataType": "uuid7", "prefix": "a" * 64},
+    {"dataType": "uuid7", "prefix": ""},
+    {"dataType": "uuid7", "prefix": 5},
+    {"dataType": "ulid", "prefix": "user"},
+    {"dataType": "int", "prefix": "user"},
+    {"dataType": "snowflake", "prefix": "user"},
+    {"dataType": "uuid7", "format": "base62"},
+    {"dataType": "long", "format": "base62"},
+    {"dataType": "snowflake", "format": "hex"},
+    {"dataType": "snowflake", "format": "decimal"},
+    {"dataType": "snowflake", "format": 62},
+], ids=lambda b: json.dumps(b, separators=(",", ":")))
+def test_bad_init_styles_create_nothing(srv, body):
+    ent = uniq()
+    before = ok(srv.get("/api/list"))
+    assert_error(srv.init(ent, body=body), 400, "Invalid field")
+    assert srv.status(ent).status == 404
+    assert ok(srv.get("/api/list")) == before
+
+
+def test_reinit_with_another_prefix_is_409(srv):
+    ent = uniq()
+    ok(init_styled(srv, ent, "uuid7", prefix="user"), 201)
+    assert_error(init_styled(srv, ent, "uuid7", prefix="account"), 409, "Entity exists")
+    assert_error(init_styled(srv, ent, "uuid7"), 409, "Entity exists")
+    assert srv.take(ent).startswith("user_")
+    # An entity made by next-id has no prefix; the ID routes cannot add one.
+    plain = uniq()
+    assert len(srv.take(plain, "uuid7")) == 36
+    assert "prefix" not in ok(srv.status(plain))
+    assert_error(init_styled(srv, plain, "uuid7", prefix="user"), 409, "Entity exists")
+
+
+def test_base62_bound_at_init(srv):
+    ent = uniq()
+    body = ok(init_styled(srv, ent, "snowflake", format="base62"), 201)
+    assert body["format"] == "base62"
+    vals = [srv.take(ent) for _ in range(5)] + ok(srv.batch(ent, 200))["values"]
+    assert all(len(v) == 11 and set(v) <= set(B62) for v in vals)
+    assert strictly_increasing(vals)
+    for v in (vals[0], vals[-1]):
+        p = ok(srv.get(f"/api/parse-snowflake/{v}"))
+        assert b62(int(p["id"])) == v
+    # An explicit format= wins over the bound one.
+    dec = ok(srv.get(f"/api/next-id/{ent}?format=decimal"))["value"]
+    assert dec.isdigit() and b62(int(dec)) > vals[-1]
+    batch = ok(srv.get(f"/api/next-batch/{ent}?batchSize=3&format=decimal"))["values"]
+    assert all(v.isdigit() for v in batch) and int(batch[0]) > int(dec)
+    assert len(ok(srv.get(f"/api/next-id/{ent}?format=base62"))["value"]) == 11
+    st = ok(srv.status(ent))
+    assert st["format"] == "base62" and int(st["currentValue"]) > int(batch[-1])
+    assert listed(srv, ent)[0]["format"] == "base62"
+    assert_error(srv.get(f"/api/next-batch/{ent}?batchSize=3&format=range"), 400, "Invalid format")
+    assert_error(srv.get(f"/api/next-id/{uniq()}?dataType=long&format=decimal"), 400, "Invalid format")
+
+
+def test_parse_typeid(srv):
+    # The TypeID spec's "valid-uuidv7" example.
+    p = ok(srv.get("/api/parse-typeid/prefix_01h455vb4pex5vsknk084sn02q"))
+    assert p == {"id": "prefix_01h455vb4pex5vsknk084sn02q", "prefix": "prefix",
+                 "uuid": "01890a5d-ac96-774b-bcce-b302099a8057",
+                 "timestamp": 0x01890a5dac96, "date": "2023-06-30T03:34:18.518Z"}
+    assert ok(srv.get("/api/parse-typeid/01h455vb4pex5vsknk084sn02q"))["prefix"] == ""
+    for bad in ("prefix_01H455VB4PEX5VSKNK084SN02Q", "_01h455vb4pex5vsknk084sn02q",
+                "prefix__01h455vb4pex5vsknk084sn02q", "prefix_8zzzzzzzzzzzzzzzzzzzzzzzzz",
+                "prefix_01h455vb4pex5vsknk084sn02", "Prefix_01h455vb4pex5vsknk084sn02q",
+                "pre.fix_01h455vb4pex5vsknk084sn02q", "prefix_00000000000000000000000000"):
+        assert_error(srv.get(f"/api/parse-typeid/{bad}"), 400)

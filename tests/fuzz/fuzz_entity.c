@@ -6,7 +6,7 @@
  * against the rule restated below, through the public decoder and a
  * re-encoding round trip.
  * Input: an optional "name\n" prefix (a query key to look up), then a target.
- * fuzz-src: src/http_parse.c src/http_lex.c src/idtype.c */
+ * fuzz-src: src/http_parse.c src/http_lex.c src/idtype.c src/tsid.c */
 #include "http_parse.h"
 #include "idtype.h"
 #include <stdint.h>

@@ -4,10 +4,10 @@
  *    without reading past the input; every key it reports lies inside the
  *    input, and every value is the base64 decoding of bytes inside it;
  *  - as a bucket value: every entity shard_kv_parse_bucket reports has a
- *    valid name and start <= mark, and writing it back with
+ *    valid name, start <= mark and a style that suits its type, and writing it back with
  *    shard_kv_put_entity parses to the same entity;
  *  - as bytes: base64 encoding then decoding gives them back.
- * fuzz-src: src/shard_kv.c src/json.c src/buf.c src/idtype.c */
+ * fuzz-src: src/shard_kv.c src/json.c src/buf.c src/idtype.c src/tsid.c */
 #include "shard_kv.h"
 #include <stdint.h>
 #include <stdlib.h>
@@ -36,7 +36,7 @@ static int same(void *ud, const struct kv_entity *e)
 	const struct kv_entity *w = a->want;
 	MUST(e->name_len == w->name_len && memcmp(e->name, w->name, e->name_len) == 0);
 	MUST(e->type == w->type && e->start_i == w->start_i && e->mark_i == w->mark_i);
-	MUST(e->deleted == w->deleted);
+	MUST(e->deleted == w->deleted && id_style_same(&e->style, &w->style));
 	a->seen++;
 	return 0;
 }
@@ -46,6 +46,7 @@ static int on_entity(void *ud, const struct kv_entity *e)
 	(void)ud;
 	MUST(entity_name_valid(e->name, e->name_len) && e->name[e->name_len] == '\0');
 	MUST(e->start_i <= e->mark_i && (unsigned)e->type < TYPE_COUNT);
+	MUST(!id_style_problem(e->type, &e->style) && e->style.prefix[e->style.prefix_len] == '\0');
 	struct buf b;
 	char err[160];
 	struct again a = { e, 0 };

@@ -84,7 +84,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 			enum id_type t = arg2 & 1 ? TYPE_LONG : TYPE_INT;
 			if (!e) {
 				uint64_t floor = store_floor(&s, name, 1);
-				MUST(store_init(&s, name, 1, t, floor, now, &e) == STORE_OK);
+				MUST(store_init(&s, name, 1, t, NULL, floor, now, &e) == STORE_OK);
 				m[n].live = 1;
 				m[n].type = t;
 			}
@@ -116,7 +116,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 			}
 			if (start >= seq_count(&shape))
 				break;
-			enum store_status st = store_init(&s, name, 1, t, start, now, &e);
+			enum store_status st = store_init(&s, name, 1, t, NULL, start, now, &e);
 			MUST(st == (m[n].live ? STORE_EXISTS : STORE_OK));
 			if (st == STORE_OK) {
 				m[n].live = 1;

@@ -19,6 +19,7 @@
 #include "log.h"
 #include "metrics.h"
 #include "store.h"
+#include "tsid.h"
 
 /* 2026-01-01T00:00:00Z: the Date header and the snowflakes' time. */
 #define WALL_MS 1767225600000ull
@@ -353,6 +354,95 @@ static void test_routing_errors(void)
 	CHECK(strncmp(body_of(), "{\"entityName\":\"order\",", 22) == 0);
 }
 
+/* The value of a next-id answer for entity, of type t: a pointer into
+ * body_of() and its length (0 when the head differs). */
+static size_t value_of(const char *entity, const char *t, const char **v)
+{
+	char head[128];
+	snprintf(head, sizeof head, "{\"entityName\":\"%s\",\"dataType\":\"%s\",\"shard\":2,\"value\":\"",
+		 entity, t);
+	const char *b = body_of();
+	CHECK(strncmp(b, head, strlen(head)) == 0);
+	if (strncmp(b, head, strlen(head)) != 0)
+		return 0;
+	*v = b + strlen(head);
+	const char *end = strchr(*v, '"');
+	CHECK(end && strcmp(end, "\"}") == 0);
+	return end ? (size_t)(end - *v) : 0;
+}
+
+/* prefix and format bound at init: the answers show them, IDs come in that
+ * form unless the query names another, misfits are 400 and create nothing;
+ * parse-typeid reads the TypeIDs back. */
+static void test_styles(void)
+{
+	const char *v;
+	serve(req("POST", "/api/init/user", "{\"dataType\":\"uuid7\",\"prefix\":\"user\"}"));
+	expect_json("201 Created", "{\"entityName\":\"user\",\"dataType\":\"uuid7\",\"shard\":2,"
+		    "\"startValue\":null,\"adjusted\":false,\"prefix\":\"user\","
+		    "\"message\":\"Entity 'user' initialized\"}");
+	serve(req("GET", "/api/next-id/user", NULL));
+	size_t n = value_of("user", "uuid7", &v);
+	CHECK_EQ_U64(n, 31);
+	char id[64] = "", target[128], want[256], uuid[37] = "";
+	memcpy(id, v, n < 63 ? n : 63);
+	uint8_t raw[16];
+	size_t pn = 0;
+	CHECK(tsid_typeid_parse(id, n, &pn, raw) == 0 && pn == 4 && tsid_is_uuid7(raw));
+	tsid_uuid_text(raw, uuid);
+	CHECK_EQ_U64(tsid_ms(raw), WALL_MS);
+	snprintf(target, sizeof target, "/api/parse-typeid/%s", id);
+	serve(req("GET", target, NULL));
+	snprintf(want, sizeof want, "{\"id\":\"%s\",\"prefix\":\"user\",\"uuid\":\"%s\","
+		 "\"timestamp\":%llu,\"date\":\"2026-01-01T00:00:00.000Z\"}", id, uuid,
+		 (unsigned long long)WALL_MS);
+	expect_json("200 OK", want);
+	serve(req("GET", "/api/parse-typeid/user_01h455vb4pex5vsknk084sn02", NULL));
+	expect_json("400 Bad Request", "{\"error\":\"Invalid TypeID\",\"message\":"
+		    "\"id must be a TypeID: prefix_ and the 26 lowercase base32 characters of a UUIDv7\"}");
+	serve(req("GET", "/api/next-batch/user?batchSize=2", NULL));
+	CHECK(strstr(body_of(), "\"values\":[\"user_") != NULL);
+	serve(req("GET", "/api/status/user", NULL));
+	expect_json("200 OK", "{\"entityName\":\"user\",\"dataType\":\"uuid7\",\"shard\":2,"
+		    "\"prefix\":\"user\",\"currentValue\":null,\"nextValue\":null}");
+	serve(req("GET", "/api/next-id/user?format=decimal", NULL));
+	expect_json("400 Bad Request", "{\"error\":\"Invalid format\","
+		    "\"message\":\"format=decimal applies to snowflake, not uuid7\"}");
+
+	serve(req("POST", "/api/init/f62", "{\"dataType\":\"snowflake\",\"format\":\"base62\",\"prefix\":null}"));
+	expect_json("201 Created", "{\"entityName\":\"f62\",\"dataType\":\"snowflake\",\"shard\":2,"
+		    "\"startValue\":null,\"adjusted\":false,\"format\":\"base62\","
+		    "\"message\":\"Entity 'f62' initialized\"}");
+	serve(req("GET", "/api/next-id/f62", NULL));
+	CHECK_EQ_U64(value_of("f62", "snowflake", &v), 11);
+	serve(req("GET", "/api/next-id/f62?format=decimal", NULL));
+	n = value_of("f62", "snowflake", &v);
+	CHECK(n >= 1 && n <= 19 && strspn(v, "0123456789") == n);
+	serve(req("GET", "/api/next-batch/f62?batchSize=2", NULL));
+	CHECK(strstr(body_of(), "\"values\":[\"") != NULL && strlen(body_of()) > 0);
+
+	static const char *const misfits[][2] = {
+		{ "{\"dataType\":\"int\",\"prefix\":\"user\"}", "prefix applies to uuid7 only" },
+		{ "{\"dataType\":\"ulid\",\"prefix\":\"user\"}", "prefix applies to uuid7 only" },
+		{ "{\"dataType\":\"uuid7\",\"prefix\":\"User\"}", "prefix must be 1..63 of a-z and _, not starting or ending with _" },
+		{ "{\"dataType\":\"uuid7\",\"prefix\":\"\"}", "prefix must be 1..63 of a-z and _, not starting or ending with _" },
+		{ "{\"dataType\":\"uuid7\",\"prefix\":7}", "prefix must be 1..63 of a-z and _, not starting or ending with _" },
+		{ "{\"dataType\":\"uuid7\",\"format\":\"base62\"}", "format must be base62 (snowflake only)" },
+		{ "{\"dataType\":\"snowflake\",\"format\":\"decimal\"}", "format must be base62 (snowflake only)" },
+		{ "{\"dataType\":\"long\",\"format\":\"base62\"}", "format must be base62 (snowflake only)" },
+	};
+	for (size_t i = 0; i < sizeof misfits / sizeof misfits[0]; i++) {
+		serve(req("POST", "/api/init/misfit", misfits[i][0]));
+		snprintf(want, sizeof want, "{\"error\":\"Invalid field\",\"message\":\"%s\"}", misfits[i][1]);
+		expect_json("400 Bad Request", want);
+		CHECK(store_find(&store, "misfit", 6) == NULL);
+	}
+	/* The entity exists: 409, whatever the prefix. */
+	serve(req("POST", "/api/init/user", "{\"dataType\":\"uuid7\",\"prefix\":\"account\"}"));
+	expect_json("409 Conflict", "{\"error\":\"Entity exists\","
+		    "\"message\":\"entity 'user' already exists on shard 2\"}");
+}
+
 static void test_snowflake(void)
 {
 	uint64_t ids[2];
@@ -484,6 +574,7 @@ int main(void)
 	test_routing_errors();
 	test_snowflake();
 	test_metrics_and_reject();
+	test_styles();        /* after the metrics test, which counts requests */
 
 	/* The first request made the session; the handler frees it. */
 	CHECK(session != NULL);

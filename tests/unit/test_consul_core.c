@@ -259,7 +259,7 @@ static enum consul_op chores(void)
 static struct entity *new_seq(const char *name)
 {
 	struct entity *e = NULL;
-	CHECK(store_init(&st, name, strlen(name), TYPE_INT, store_floor(&st, name, strlen(name)),
+	CHECK(store_init(&st, name, strlen(name), TYPE_INT, NULL, store_floor(&st, name, strlen(name)),
 			 now, &e) == STORE_OK);
 	return e;
 }

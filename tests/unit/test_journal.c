@@ -32,11 +32,21 @@ static struct jrec mkrec(enum jrec_kind kind, uint8_t type, uint64_t value, cons
 	return r;
 }
 
+/* A BIND with a TypeID prefix after its name. */
+static struct jrec mkbind(uint8_t type, uint64_t format, const char *name, const char *text)
+{
+	struct jrec r = mkrec(JREC_BIND, type, format, name);
+	r.text = text;
+	r.text_len = (uint8_t)strlen(text);
+	return r;
+}
+
 static int rec_eq(const struct jrec *a, const struct jrec *b)
 {
 	return a->kind == b->kind && a->type == b->type && a->value == b->value &&
 	       a->name_len == b->name_len && memcmp(a->name, b->name, a->name_len) == 0 &&
-	       b->name[b->name_len] == '\0';
+	       b->name[b->name_len] == '\0' && a->text_len == b->text_len &&
+	       (!a->text_len || memcmp(a->text, b->text, a->text_len) == 0);
 }
 
 /* ---- apply() collector ---- */
@@ -213,7 +223,45 @@ static void test_roundtrip(void)
 	}
 	struct jrec big = mkrec(JREC_RESERVE, 0, 7, name128);
 	uint8_t buf[JREC_MAX_SIZE];
-	CHECK_EQ_U64(jrec_encode(&big, buf), JREC_MAX_SIZE);
+	CHECK_EQ_U64(jrec_encode(&big, buf), JREC_MAX_SIZE - JREC_TEXT_MAX);
+	/* Only a BIND carries a text: other kinds leave it out. */
+	big.text = "user";
+	big.text_len = 4;
+	CHECK_EQ_U64(jrec_encode(&big, buf), JREC_MAX_SIZE - JREC_TEXT_MAX);
+	struct jrec out;
+	CHECK(jrec_decode(buf, sizeof buf, &out) > 0 && out.text_len == 0);
+}
+
+/* BIND's text (a TypeID prefix) follows the name; a BIND without one is
+ * the record older versions wrote, byte for byte. */
+static void test_bind_text(void)
+{
+	static char name128[JOURNAL_NAME_MAX + 1], text63[JREC_TEXT_MAX + 1];
+	memset(name128, 'n', JOURNAL_NAME_MAX);
+	memset(text63, 't', JREC_TEXT_MAX);
+	const struct jrec in[] = {
+		mkbind(7, 0, "user", "user"), mkbind(2, 1, "order", ""),
+		mkbind(7, 0, name128, text63), mkbind(7, 0, "x", "a"),
+	};
+	for (size_t i = 0; i < sizeof in / sizeof in[0]; i++) {
+		uint8_t buf[JREC_MAX_SIZE + 8];
+		size_t n = jrec_encode(&in[i], buf);
+		CHECK_EQ_U64(n, 8 + 11 + in[i].name_len + in[i].text_len);
+		struct jrec out;
+		memset(&out, 0x55, sizeof out);
+		CHECK_EQ_U64(jrec_decode(buf, n, &out), n);
+		CHECK(rec_eq(&in[i], &out));
+	}
+	uint8_t buf[JREC_MAX_SIZE];
+	CHECK_EQ_U64(jrec_encode(&in[2], buf), JREC_MAX_SIZE);
+	/* Plain BIND: exactly the older encoding (kind, type, value 0, name). */
+	struct jrec plain = mkrec(JREC_BIND, 2, 0, "ab");
+	uint8_t old[] = { 13, 0, 0, 0, 0, 0, 0, 0, JREC_BIND, 2, 0, 0, 0, 0, 0, 0, 0, 0, 2, 'a', 'b' };
+	uint32_t crc = crc32c(0, old + 8, 13);
+	for (int i = 0; i < 4; i++)
+		old[4 + i] = (uint8_t)(crc >> (8 * i));
+	CHECK_EQ_U64(jrec_encode(&plain, buf), sizeof old);
+	CHECK(memcmp(buf, old, sizeof old) == 0);
 }
 
 /* Every single-bit flip is detected or reads as torn; never a different
@@ -222,6 +270,7 @@ static void test_bit_flips(void)
 {
 	struct jrec recs[] = {
 		mkrec(JREC_BIND, 2, 0, "order"),
+		mkbind(7, 0, "user", "user_account"),
 		mkrec(JREC_RESERVE, 0, 123456789, "invoice"),
 		mkrec(JREC_FENCE, 0, 987654321, ""),
 		mkrec(JREC_RESET, 0, 42, name128),
@@ -314,10 +363,29 @@ static void test_invalid_fields(void)
 	p[10] = 3;                                         /* name_len > remaining */
 	n = craft(buf, 13, p, 13);
 	CHECK(jrec_decode(buf, n, &out) == -1);
-	p[10] = 1;                                         /* name_len < remaining */
+	p[10] = 1;                                         /* BIND: the rest is its text */
+	n = craft(buf, 13, p, 13);
+	CHECK_EQ_U64(jrec_decode(buf, n, &out), 21);
+	CHECK(out.name_len == 1 && out.text_len == 1 && out.text[0] == 'b');
+	p[0] = JREC_RESERVE;                               /* other kinds: name_len < remaining */
 	n = craft(buf, 13, p, 13);
 	CHECK(jrec_decode(buf, n, &out) == -1);
-	p[10] = 2;
+	p[0] = JREC_BIND;
+	p[12] = 0;                                         /* NUL in the text */
+	n = craft(buf, 13, p, 13);
+	CHECK(jrec_decode(buf, n, &out) == -1);
+	p[12] = 'b';
+	memset(p + 12, 't', 64);                           /* text longer than 63 */
+	n = craft(buf, 76, p, 76);
+	CHECK(jrec_decode(buf, n, &out) == -1);
+	n = craft(buf, 75, p, 75);                         /* exactly 63: fine */
+	CHECK_EQ_U64(jrec_decode(buf, n, &out), 83);
+	CHECK_EQ_U64(out.text_len, 63);
+	p[10] = 129;                                       /* BIND name longer than 128 */
+	memset(p + 11, 'q', 129);
+	n = craft(buf, 140, p, 140);
+	CHECK(jrec_decode(buf, n, &out) == -1);
+	p[10] = 2; p[11] = 'a'; p[12] = 'b';
 
 	p[12] = 0;                                         /* NUL in the name */
 	n = craft(buf, 13, p, 13);
@@ -894,6 +962,7 @@ int main(void)
 
 	test_crc32c();
 	test_roundtrip();
+	test_bind_text();
 	test_bit_flips();
 	test_truncated();
 	test_invalid_fields();

@@ -31,6 +31,7 @@ static const struct {
 	{ ROUTE_PARSE, "/api/parse-snowflake", 1, "GET, HEAD" },
 	{ ROUTE_METRICS, "/metrics", 0, "GET, HEAD" },
 	{ ROUTE_COMPOSE, "/api/compose-snowflake", 0, "GET, HEAD" },
+	{ ROUTE_PARSE_TYPEID, "/api/parse-typeid", 1, "GET, HEAD" },
 };
 #define NWANT (sizeof want / sizeof want[0])
 

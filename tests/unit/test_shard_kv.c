@@ -254,6 +254,79 @@ static void test_bucket_malformed(void)
 	CHECK(c.n == 1 && c.e[0].mark_i == 7);
 }
 
+/* prefix= and format= carry an entity's style; lines without them (all
+ * that older versions wrote) read as the plain style. */
+static void test_bucket_style(void)
+{
+	struct kv_entity u, f;
+	memset(&u, 0, sizeof u);
+	memcpy(u.name, "user", 4);
+	u.name_len = 4;
+	u.type = TYPE_UUID7;
+	u.style.prefix_len = 4;
+	memcpy(u.style.prefix, "user", 4);
+	f = u;
+	f.type = TYPE_SNOWFLAKE;
+	memset(&f.style, 0, sizeof f.style);
+	f.style.format = FMT_BASE62;
+	f.mark_i = 5;
+	struct buf b;
+	buf_init(&b);
+	shard_kv_put_entity(&b, &u);
+	shard_kv_put_entity(&b, &f);
+	u.deleted = 1;
+	shard_kv_put_entity(&b, &u);
+	CHECK_STR(b.data, b.len, "user uuid7 0 0 prefix=user\nuser snowflake 0 5 format=base62\n"
+		  "user uuid7 0 0 prefix=user deleted\n");
+	struct collect c;
+	CHECK_EQ_U64(parse_bucket_edge(b.data, b.len, &c), 0);
+	CHECK_EQ_U64(c.n, 3);
+	CHECK(c.n == 3 && id_style_same(&c.e[0].style, &u.style) && !c.e[0].deleted);
+	CHECK(c.n == 3 && id_style_same(&c.e[1].style, &f.style) && c.e[1].mark_i == 5);
+	CHECK(c.n == 3 && id_style_same(&c.e[2].style, &u.style) && c.e[2].deleted);
+	CHECK(c.n == 3 && c.e[0].style.prefix[4] == '\0');
+
+	/* Options in any order; a 63-character prefix; older lines are plain. */
+	char p63[ID_PREFIX_MAX + 1], line[160];
+	memset(p63, 'p', ID_PREFIX_MAX);
+	p63[ID_PREFIX_MAX] = '\0';
+	snprintf(line, sizeof line, "x uuid7 1 2 deleted prefix=%s\ny snowflake 0 0 deleted format=base62\n"
+		 "z uuid7 0 0\n", p63);
+	CHECK_EQ_U64(parse_bucket_edge(line, strlen(line), &c), 0);
+	CHECK(c.n == 3 && c.e[0].deleted && c.e[0].style.prefix_len == ID_PREFIX_MAX);
+	CHECK(c.n == 3 && c.e[1].deleted && c.e[1].style.format == FMT_BASE62);
+	CHECK(c.n == 3 && c.e[2].style.prefix_len == 0 && c.e[2].style.format == FMT_PLAIN);
+
+	char p64[200];
+	snprintf(p64, sizeof p64, "x uuid7 0 0 prefix=%sp\n", p63);
+	const char *bad[] = {
+		"u uuid7 0 0 prefix=\n",               /* empty prefix */
+		"u uuid7 0 0 prefix=User\n",           /* not the TypeID rule */
+		"u uuid7 0 0 prefix=_u\n",
+		"u uuid7 0 0 prefix=u_\n",
+		"u uuid7 0 0 prefix=u1\n",
+		p64,                                   /* 64 characters */
+		"u ulid 0 0 prefix=user\n",            /* prefix on another type */
+		"u int 0 0 prefix=user\n",
+		"s uuid7 0 0 format=base62\n",         /* base62 on another type */
+		"s snowflake 0 0 format=decimal\n",
+		"s snowflake 0 0 format=\n",
+		"u uuid7 0 0 prefix=a prefix=b\n",     /* twice */
+		"s snowflake 0 0 format=base62 format=base62\n",
+		"s snowflake 0 0 deleted deleted\n",
+		"u uuid7 0 0 prefix=a deleted x\n",
+		"u uuid7 0 0 prefix=a deleted x y\n",  /* more words than options */
+	};
+	for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++) {
+		int rc = parse_bucket_edge(bad[i], strlen(bad[i]), &c);
+		int ok = rc == -1 && c.n == 0 && strstr(err, "malformed entity line 1") != NULL;
+		CHECK(ok);
+		if (!ok)
+			fprintf(stderr, "  input %zu \"%s\": rc %d, %u entities\n", i, bad[i], rc, c.n);
+	}
+	buf_free(&b);
+}
+
 /* ---- base64 ---- */
 
 static void b64(const char *s, size_t n, struct buf *out)
@@ -698,6 +771,7 @@ int main(void)
 	test_identity();
 	test_hash_and_bucket();
 	test_put_entity();
+	test_bucket_style();
 	test_bucket_round_trip();
 	test_bucket_malformed();
 	test_base64_vectors();

@@ -38,7 +38,7 @@ static struct entity *make(struct store *s, const char *name, enum id_type t)
 {
 	struct entity *e = NULL;
 	uint64_t floor = store_floor(s, name, strlen(name));
-	CHECK(store_init(s, name, strlen(name), t, floor, 1000, &e) == STORE_OK);
+	CHECK(store_init(s, name, strlen(name), t, NULL, floor, 1000, &e) == STORE_OK);
 	return e;
 }
 
@@ -70,7 +70,7 @@ static void test_basics(void)
 	CHECK_EQ_U64(take(&s, "a", 1), 2);       /* shard 2 of 3: 2, 5, 8, ... */
 	CHECK_EQ_U64(take(&s, "a", 3), 11);
 	struct entity *e = NULL;
-	CHECK(store_init(&s, "a", 1, TYPE_LONG, 0, 0, &e) == STORE_EXISTS);
+	CHECK(store_init(&s, "a", 1, TYPE_LONG, NULL, 0, 0, &e) == STORE_EXISTS);
 	CHECK(store_delete(&s, "zz", 2) == STORE_NOT_FOUND);
 	e = store_find(&s, "a", 1);
 	CHECK(store_reset(&s, e, 1, 0) == STORE_BACKWARDS);
@@ -357,6 +357,62 @@ static void test_tsid_restart_floor(const char *dir)
 	store_close(&s);
 }
 
+static int style_is(struct store *s, const char *name, const struct id_style *want)
+{
+	struct entity *e = store_find(s, name, strlen(name));
+	return e && id_style_same(&e->style, want);
+}
+
+/* The style bound at init (a TypeID prefix, base62) is part of the binding:
+ * it survives replay and compaction, and a re-created name gets its own. */
+static void test_style_is_durable(const char *dir)
+{
+	static const struct id_style user = { .prefix_len = 4, .prefix = "user" },
+				     b62 = { .format = FMT_BASE62 }, plain = { 0 };
+	struct store s;
+	struct entity *e;
+	open_store(&s, dir);
+	CHECK(store_init(&s, "u", 1, TYPE_UUID7, &user, 0, 1000, &e) == STORE_OK);
+	CHECK(e->style.prefix_len == 4 && strcmp(e->style.prefix, "user") == 0);
+	CHECK(store_init(&s, "f", 1, TYPE_SNOWFLAKE, &b62, 0, 1000, &e) == STORE_OK);
+	make(&s, "p", TYPE_UUID7);
+	for (int round = 0; round < 2; round++) {
+		reopen(&s, dir);     /* the second time from the compacted journal */
+		CHECK(style_is(&s, "u", &user) && style_is(&s, "f", &b62) && style_is(&s, "p", &plain));
+		CHECK(store_compact(&s) == 0);
+	}
+	CHECK(store_delete(&s, "u", 1) == STORE_OK);
+	make(&s, "u", TYPE_UUID7);
+	CHECK(store_delete(&s, "p", 1) == STORE_OK);
+	CHECK(store_init(&s, "p", 1, TYPE_UUID7, &user, 0, 1000, &e) == STORE_OK);
+	reopen(&s, dir);
+	CHECK(style_is(&s, "u", &plain) && style_is(&s, "p", &user));
+	store_close(&s);
+}
+
+/* A BIND whose style does not suit its type (what the API refuses) is a
+ * corrupt journal: the store does not open. */
+static void test_style_misfit_refused(const char *dir)
+{
+	static const struct jrec bad[] = {
+		{ .kind = JREC_BIND, .type = TYPE_INT, .name_len = 1, .name = "i", .text = "user", .text_len = 4 },
+		{ .kind = JREC_BIND, .type = TYPE_UUID7, .name_len = 1, .name = "u", .value = FMT_BASE62 },
+		{ .kind = JREC_BIND, .type = TYPE_SNOWFLAKE, .name_len = 1, .name = "s", .value = 2 },
+		{ .kind = JREC_BIND, .type = TYPE_UUID7, .name_len = 1, .name = "u", .text = "_user", .text_len = 5 },
+	};
+	for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++) {
+		char sub[4200], err[512];
+		snprintf(sub, sizeof sub, "%s/%zu", dir, i);
+		struct journal *j = journal_open(sub, NULL, NULL, err, sizeof err);
+		CHECK(j && journal_append(j, &bad[i], 1) == 0);
+		journal_close(j);
+		struct store s;
+		CHECK(store_open(&s, sub, 2, 3, &layout, 1, err, sizeof err) == -1);
+		CHECK(strstr(err, "rejected the record") != NULL);
+		store_close(&s);
+	}
+}
+
 int main(void)
 {
 	check_mkdtemp(base, sizeof base, "test_store");
@@ -376,6 +432,8 @@ int main(void)
 	in_dir("torn", test_bind_alone_over_tombstone_starts_at_floor);
 	in_dir("random", test_random_ops_never_repeat);
 	in_dir("tsid", test_tsid_restart_floor);
+	in_dir("style", test_style_is_durable);
+	in_dir("misfit", test_style_misfit_refused);
 	check_rmtree(base);
 	return check_summary("store");
 }

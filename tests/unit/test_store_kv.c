@@ -364,7 +364,7 @@ static struct entity *make(struct store *s, const char *name, enum id_type t, ui
 {
 	struct entity *e = NULL;
 	uint64_t floor = store_floor(s, name, strlen(name));
-	if (store_init(s, name, strlen(name), t, floor, mono, &e) != STORE_OK)
+	if (store_init(s, name, strlen(name), t, NULL, floor, mono, &e) != STORE_OK)
 		return NULL;
 	return e;
 }
@@ -954,6 +954,49 @@ static void test_merge_deletion_and_type_win(void)
 	store_close(&s);
 }
 
+/* The style bound at init travels through KV: a fresh holder (no journal)
+ * hands out the same forms, and KV's style wins like its type. */
+static void test_merge_style(void)
+{
+	static const struct id_style user = { .prefix_len = 4, .prefix = "user" },
+				     cust = { .prefix_len = 4, .prefix = "cust" },
+				     b62 = { .format = FMT_BASE62 };
+	struct store a, b;
+	struct fkv k = { 0 };
+	struct kv_entity r;
+	struct entity *e;
+	open_kv(&a, NULL);
+	store_kv_require(&a, 1);
+	CHECK(store_init(&a, "u", 1, TYPE_UUID7, &user, 0, 1000, &e) == STORE_OK);
+	CHECK(store_init(&a, "f", 1, TYPE_SNOWFLAKE, &b62, 0, 1000, &e) == STORE_OK);
+	make(&a, "c", TYPE_UUID7, 1000);
+	sync_all(&a, &k);
+	CHECK(fkv_get(&k, "u", &r) && id_style_same(&r.style, &user));
+	CHECK(fkv_get(&k, "f", &r) && id_style_same(&r.style, &b62));
+	CHECK(fkv_get(&k, "c", &r) && r.style.prefix_len == 0 && r.style.format == FMT_PLAIN);
+
+	open_kv(&b, NULL);
+	store_kv_require(&b, 1);
+	CHECK(takeover(&b, &k) == 0);
+	e = store_find(&b, "u", 1);
+	CHECK(e && e->type == TYPE_UUID7 && id_style_same(&e->style, &user) && e->kv_bound);
+	e = store_find(&b, "f", 1);
+	CHECK(e && id_style_same(&e->style, &b62) && e->kv_bound);
+	CHECK(!store_kv_pending(&b));
+
+	/* Another holder re-created "c" with a prefix: KV's binding wins. */
+	r = rec("c", TYPE_UUID7, 0, 0, 0);
+	r.style = cust;
+	fkv_put(&k, &r);
+	CHECK(takeover(&a, &k) == 0);
+	e = store_find(&a, "c", 1);
+	CHECK(e && id_style_same(&e->style, &cust) && e->kv_bound);
+	CHECK(!store_kv_pending(&a));
+	fkv_free(&k);
+	store_close(&a);
+	store_close(&b);
+}
+
 static void test_merge_unknown_and_missing(void)
 {
 	struct store s;
@@ -1491,6 +1534,7 @@ int main(void)
 	test_merge_kv_higher();
 	test_merge_local_higher();
 	test_merge_deletion_and_type_win();
+	test_merge_style();
 	test_merge_unknown_and_missing();
 	in_dir("clean-stop", test_merge_keeps_clean_stop);
 	test_merge_fence();

@@ -2,6 +2,7 @@
  * published examples, base32/base62 round trips of edge values, and the
  * generator's monotonicity across milliseconds, exhaustion and clock steps. */
 #include <stdint.h>
+#include <string.h>
 #include "check.h"
 #include "tsid.h"
 
@@ -230,6 +231,50 @@ static void test_prefix(void)
 	CHECK(!tsid_prefix_valid(p, 64));
 }
 
+/* TypeID text: prefix, '_', suffix; the spec's examples, then what a
+ * parser must refuse. */
+static void test_typeid(void)
+{
+	uint8_t id[16], back[16];
+	char t[TSID_TYPEID_MAX];
+	size_t pn = 99;
+	CHECK(tsid_uuid_parse("01890a5d-ac96-774b-bcce-b302099a8057", 36, id) == 0);
+	CHECK(tsid_is_uuid7(id));
+	CHECK_EQ_U64(tsid_typeid("user", 4, id, t), 31);
+	CHECK_STR(t, 31, "user_01h455vb4pex5vsknk084sn02q");
+	CHECK(tsid_typeid_parse(t, 31, &pn, back) == 0 && pn == 4 && memcmp(id, back, 16) == 0);
+	CHECK_EQ_U64(tsid_typeid("", 0, id, t), 26);
+	CHECK_STR(t, 26, "01h455vb4pex5vsknk084sn02q");
+	CHECK(tsid_typeid_parse(t, 26, &pn, back) == 0 && pn == 0 && memcmp(id, back, 16) == 0);
+	/* valid.yml "prefix-underscore": the suffix follows the last '_'. */
+	const char *u = "pre_fix_00000000000000000000000000";
+	CHECK(tsid_typeid_parse(u, strlen(u), &pn, back) == 0 && pn == 7);
+	CHECK(!tsid_is_uuid7(back));
+	char p63[TSID_TYPEID_MAX];
+	memset(p63, 'a', TSID_PREFIX_MAX);
+	CHECK_EQ_U64(tsid_typeid(p63, TSID_PREFIX_MAX, id, t), TSID_TYPEID_MAX);
+	CHECK(tsid_typeid_parse(t, TSID_TYPEID_MAX, &pn, back) == 0 && pn == TSID_PREFIX_MAX);
+	/* invalid.yml: bad prefixes, separators, suffixes. */
+	const char *bad[] = {
+		"PREFIX_00000000000000000000000000", "12345_00000000000000000000000000",
+		"pre.fix_00000000000000000000000000", "_00000000000000000000000000",
+		"_prefix_00000000000000000000000000", "prefix__00000000000000000000000000",
+		"prefix_", "prefix_0000000000000000000000000", "prefix_000000000000000000000000000",
+		"prefix_0000000000000000000000000u", "prefix_0000000000000000000000000O",
+		"prefix_8zzzzzzzzzzzzzzzzzzzzzzzzz", "prefix-00000000000000000000000000",
+		"prefix_01H455VB4PEX5VSKNK084SN02Q", "",
+	};
+	for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++)
+		CHECK(tsid_typeid_parse(bad[i], strlen(bad[i]), &pn, back) == -1);
+	char t64[TSID_TYPEID_MAX + 1];
+	memset(t64, 'a', 64);
+	memcpy(t64 + 64, "_01h455vb4pex5vsknk084sn02q", 27);   /* 64-character prefix */
+	CHECK(tsid_typeid_parse(t64, sizeof t64, &pn, back) == -1);
+	/* Version and variant: a v4 UUID and a v7 with the wrong variant. */
+	CHECK(tsid_uuid_parse("01890a5d-ac96-474b-bcce-b302099a8057", 36, id) == 0 && !tsid_is_uuid7(id));
+	CHECK(tsid_uuid_parse("01890a5d-ac96-774b-ccce-b302099a8057", 36, id) == 0 && !tsid_is_uuid7(id));
+}
+
 int main(void)
 {
 	test_examples();
@@ -238,5 +283,6 @@ int main(void)
 	test_monotonic(TSID_UUID7);
 	test_monotonic(TSID_ULID);
 	test_prefix();
+	test_typeid();
 	return check_summary("tsid");
 }
