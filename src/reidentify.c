@@ -3,6 +3,7 @@
 #include <string.h>
 
 #include "clock.h"
+#include "fmt.h"
 #include "journal.h"
 #include "json.h"
 #include "seq.h"
@@ -123,7 +124,7 @@ int reidentify(const struct config *cfg, FILE *out, char *err, size_t errlen)
 	shard_kv_identity(mine, cfg->shard_id, cfg->total_shards, cfg->layout.name, cfg->machine_id);
 
 	if (cfg->consul_url[0]) {
-		snprintf(err, errlen, "reidentify rewrites DATA_DIR only, and the shard's state in Consul "
+		fmt_snprintf(err, errlen, "reidentify rewrites DATA_DIR only, and the shard's state in Consul "
 			 "keeps the old identity: run it without CONSUL_URL (README: \"Changing a shard's identity\")");
 		return -1;
 	}
@@ -132,7 +133,7 @@ int reidentify(const struct config *cfg, FILE *out, char *err, size_t errlen)
 		return -1;
 	journal_close(j);
 	if (!f.identity[0]) {
-		snprintf(err, errlen, "DATA_DIR %s records no identity (%s): start it once with the "
+		fmt_snprintf(err, errlen, "DATA_DIR %s records no identity (%s): start it once with the "
 			 "configuration that wrote it, which it then adopts, and reidentify after that",
 			 cfg->data_dir, f.records ? "written by an older version" : "empty");
 		return -1;
@@ -142,7 +143,7 @@ int reidentify(const struct config *cfg, FILE *out, char *err, size_t errlen)
 		return 0;
 	}
 	if (parse_identity(f.identity, &from) != 0) {
-		snprintf(err, errlen, "DATA_DIR %s records an identity this version cannot read: %s",
+		fmt_snprintf(err, errlen, "DATA_DIR %s records an identity this version cannot read: %s",
 			 cfg->data_dir, f.identity);
 		return -1;
 	}
@@ -153,7 +154,7 @@ int reidentify(const struct config *cfg, FILE *out, char *err, size_t errlen)
 	uint64_t fence;
 	if (carry_fence(&from.layout, &to.layout, s.fence, &fence) != 0) {
 		store_close(&s);
-		snprintf(err, errlen, "layout %s has no ID above the last ones of layout %s; "
+		fmt_snprintf(err, errlen, "layout %s has no ID above the last ones of layout %s; "
 			 "nothing was changed", to.layout.name, from.layout.name);
 		return -1;
 	}
@@ -165,7 +166,7 @@ int reidentify(const struct config *cfg, FILE *out, char *err, size_t errlen)
 	memcpy(s.identity, mine, sizeof mine);
 	if (store_compact(&s) != 0) {
 		store_close(&s);
-		snprintf(err, errlen, "cannot rewrite the journal in %s; nothing was changed", cfg->data_dir);
+		fmt_snprintf(err, errlen, "cannot rewrite the journal in %s; nothing was changed", cfg->data_dir);
 		return -1;
 	}
 	fprintf(out, "DATA_DIR %s moved from %s to %s: %zu entities carried over by value "

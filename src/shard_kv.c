@@ -1,13 +1,14 @@
 #include "shard_kv.h"
 
-#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+
+#include "fmt.h"
 
 size_t shard_kv_identity(char out[SHARD_KV_IDENTITY_MAX], unsigned shard, unsigned total,
 			 const char *layout, uint64_t machine)
 {
-	int n = snprintf(out, SHARD_KV_IDENTITY_MAX, "shard=%u totalShards=%u layout=%s machineId=%llu",
+	int n = fmt_snprintf(out, SHARD_KV_IDENTITY_MAX, "shard=%u totalShards=%u layout=%s machineId=%llu",
 			 shard, total, layout, (unsigned long long)machine);
 	return n < 0 ? 0 : (size_t)n < SHARD_KV_IDENTITY_MAX ? (size_t)n : SHARD_KV_IDENTITY_MAX - 1;
 }
@@ -15,7 +16,7 @@ size_t shard_kv_identity(char out[SHARD_KV_IDENTITY_MAX], unsigned shard, unsign
 size_t shard_kv_config(char out[SHARD_KV_CONFIG_MAX], unsigned total, const char *layout,
 		       uint64_t generation)
 {
-	int n = snprintf(out, SHARD_KV_CONFIG_MAX, "totalShards=%u layout=%s generation=%llu",
+	int n = fmt_snprintf(out, SHARD_KV_CONFIG_MAX, "totalShards=%u layout=%s generation=%llu",
 			 total, layout, (unsigned long long)generation);
 	return n < 0 ? 0 : (size_t)n < SHARD_KV_CONFIG_MAX ? (size_t)n : SHARD_KV_CONFIG_MAX - 1;
 }
@@ -128,7 +129,7 @@ int shard_kv_parse_bucket(const char *v, size_t n,
 	}
 	return 0;
 bad:
-	snprintf(err, errlen, "malformed entity line %u (expected \"name type start mark[ deleted]\")", line);
+	fmt_snprintf(err, errlen, "malformed entity line %u (expected \"name type start mark[ deleted]\")", line);
 	return -1;
 }
 
@@ -302,7 +303,7 @@ int shard_kv_parse_listing(const char *json, size_t n,
 		if (need > val_cap) {
 			char *p = realloc(val, need);
 			if (!p) {
-				snprintf(err, errlen, "out of memory decoding a value of %zu bytes", value_len);
+				fmt_snprintf(err, errlen, "out of memory decoding a value of %zu bytes", value_len);
 				goto out;
 			}
 			val = p;
@@ -310,7 +311,7 @@ int shard_kv_parse_listing(const char *json, size_t n,
 		}
 		long dn = value ? shard_kv_unbase64(value, value_len, val, val_cap) : 0;
 		if (dn < 0) {
-			snprintf(err, errlen, "value of key %.*s is not base64", (int)(key_len > 200 ? 200 : key_len), key);
+			fmt_snprintf(err, errlen, "value of key %.*s is not base64", (int)(key_len > 200 ? 200 : key_len), key);
 			goto out;
 		}
 		int r = fn(ud, key, key_len, val, (size_t)dn);
@@ -328,7 +329,7 @@ done:
 	rc = 0;
 	goto out;
 bad:
-	snprintf(err, errlen, "malformed KV listing at offset %zu", (size_t)(s.p - json));
+	fmt_snprintf(err, errlen, "malformed KV listing at offset %zu", (size_t)(s.p - json));
 out:
 	free(val);
 	return rc;

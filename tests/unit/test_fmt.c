@@ -365,7 +365,7 @@ int main(void)
 	test_pointers_and_unknown();
 	test_return_and_cap();
 	test_dprint();
-	fprintf(stderr, "test_fmt: %d cases against the C library's vsnprintf\n", cases);
+	fprintf(stderr, "fmt: %d cases against the C library's vsnprintf\n", cases);
 	fclose(tmp);
-	return check_summary("test_fmt");
+	return check_summary("fmt");
 }
