@@ -11,10 +11,10 @@
 #include <arpa/inet.h>
 #include <errno.h>
 #include <stdarg.h>
-#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/utsname.h>
+#include <unistd.h>
 
 #include "version.h"
 
@@ -428,12 +428,12 @@ static enum config_result config_validate(struct config_ctx *x, struct config *c
 }
 #undef TRY
 
-static void config_usage(FILE *f)
+static void config_usage(int fd)
 {
-	fputs("Usage: shardid [--FLAG VALUE | --FLAG=VALUE]...\n"
+	fmt_dprint(fd, "%s", "Usage: shardid [--FLAG VALUE | --FLAG=VALUE]...\n"
 	      "Sharded unique-ID HTTP service. Every flag has an environment variable;\n"
 	      "a flag wins over its variable. Invalid or empty values are startup errors,\n"
-	      "except that an empty CONSUL_URL, token or CONTAINER_IP means \"off\".\n\n", f);
+	      "except that an empty CONSUL_URL, token or CONTAINER_IP means \"off\".\n\n");
 	for (int o = 0; o < OPT_COUNT; o++) {
 		const struct config_optdef *d = &config_opts[o];
 		char flag[48];
@@ -441,10 +441,10 @@ static void config_usage(FILE *f)
 			fmt_snprintf(flag, sizeof flag, "--%s%s", d->flag, d->metavar);
 		else
 			fmt_snprintf(flag, sizeof flag, "--%s %s", d->flag, d->metavar);
-		fprintf(f, "  %-26s %-18s default %-10s %s\n", flag, d->env, d->shown ? d->shown : d->def,
+		fmt_dprint(fd, "  %-26s %-18s default %-10s %s\n", flag, d->env, d->shown ? d->shown : d->def,
 			d->help);
 	}
-	fputs("  --help                     print this help and exit\n"
+	fmt_dprint(fd, "%s", "  --help                     print this help and exit\n"
 	      "  --version                  print the version and exit\n\n"
 	      "Subcommands, with the same flags: parse <id> (decode a snowflake), check-config,\n"
 	      "reidentify (move DATA_DIR to the configured shard/layout on purpose; see README).\n"
@@ -452,8 +452,7 @@ static void config_usage(FILE *f)
 	      "SHARD_ID=ordinal takes the shard from a StatefulSet-style host name (HOSTNAME,\n"
 	      "else the kernel's): NAME-N is shard N+1; N has no leading zeros.\n"
 	      "SHARD_ID=auto (needs CONSUL_URL) claims the shard its DATA_DIR belongs to, or with\n"
-	      "an empty DATA_DIR the lowest free one, and waits as a standby while all are held.\n", f);
-	fflush(f);
+	      "an empty DATA_DIR the lowest free one, and waits as a standby while all are held.\n");
 }
 
 /* The command line over the environment: --FLAG VALUE, --FLAG=VALUE, bare
@@ -465,12 +464,11 @@ static enum config_result config_args(struct config_ctx *x, int argc, char **arg
 	for (int i = 1; i < argc; i++) {
 		const char *a = argv[i];
 		if (strcmp(a, "--help") == 0 || strcmp(a, "-h") == 0) {
-			config_usage(stdout);
+			config_usage(STDOUT_FILENO);
 			return CONFIG_EXIT_OK;
 		}
 		if (strcmp(a, "--version") == 0) {
-			fputs("shardid " SHARDID_VERSION "\ncommit " SHARDID_COMMIT "\n", stdout);
-			fflush(stdout);
+			fmt_dprint(STDOUT_FILENO, "%s", "shardid " SHARDID_VERSION "\ncommit " SHARDID_COMMIT "\n");
 			return CONFIG_EXIT_OK;
 		}
 		char shown[100];

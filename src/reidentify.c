@@ -105,17 +105,17 @@ static int carry_fence(const struct sf_layout *o, const struct sf_layout *n, uin
 	return *fence >> n->time_bits ? -1 : 0;
 }
 
-static void report_fence(FILE *out, const struct sf_layout *n, uint64_t fence)
+static void report_fence(int out, const struct sf_layout *n, uint64_t fence)
 {
 	char when[32];
 	struct sf_parts p;
 	sf_decompose(n, sf_compose(n, fence, 0, 0), &p);
 	clock_iso8601(p.unix_ms, when);
-	fprintf(out, "snowflakes continue from tick %llu of %s (%s), above every ID issued before\n",
+	fmt_dprint(out, "snowflakes continue from tick %llu of %s (%s), above every ID issued before\n",
 		(unsigned long long)fence, n->name, when);
 }
 
-int reidentify(const struct config *cfg, FILE *out, char *err, size_t errlen)
+int reidentify(const struct config *cfg, int out, char *err, size_t errlen)
 {
 	static struct store s;
 	struct found f = { "", 0 };
@@ -139,7 +139,7 @@ int reidentify(const struct config *cfg, FILE *out, char *err, size_t errlen)
 		return -1;
 	}
 	if (strcmp(f.identity, mine) == 0) {
-		fprintf(out, "DATA_DIR %s already belongs to %s: nothing to do\n", cfg->data_dir, mine);
+		fmt_dprint(out, "DATA_DIR %s already belongs to %s: nothing to do\n", cfg->data_dir, mine);
 		return 0;
 	}
 	if (parse_identity(f.identity, &from) != 0) {
@@ -169,7 +169,7 @@ int reidentify(const struct config *cfg, FILE *out, char *err, size_t errlen)
 		fmt_snprintf(err, errlen, "cannot rewrite the journal in %s; nothing was changed", cfg->data_dir);
 		return -1;
 	}
-	fprintf(out, "DATA_DIR %s moved from %s to %s: %zu entities carried over by value "
+	fmt_dprint(out, "DATA_DIR %s moved from %s to %s: %zu entities carried over by value "
 		"(every new int/long value lies above every old one)\n",
 		cfg->data_dir, f.identity, mine, s.count);
 	if (fence)
