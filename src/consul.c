@@ -61,7 +61,10 @@ static void advertised_address(const struct config *cfg, char *out, size_t cap,
 		    (i->ifa_flags & IFF_LOOPBACK) || !(i->ifa_flags & IFF_UP))
 			continue;
 		const struct sockaddr_in *sa = (const struct sockaddr_in *)i->ifa_addr;
-		if (inet_ntop(AF_INET, &sa->sin_addr, out, (socklen_t)cap)) {
+		/* Not inet_ntop: it formats with the C library's snprintf, which
+		 * would bring printf back into the binary. */
+		const unsigned char *a = (const unsigned char *)&sa->sin_addr;
+		if ((size_t)fmt_snprintf(out, cap, "%u.%u.%u.%u", a[0], a[1], a[2], a[3]) < cap) {
 			/* Copied: the name lives in the list freed below. */
 			fmt_snprintf(from, from_cap, "%s", i->ifa_name);
 			break;
