@@ -24,6 +24,7 @@ const sources = [_]struct { []const u8, Heat }{
     .{ "consul_core.c", .cold },
     .{ "crc32c.c", .hot },
     .{ "dns.c", .cold },
+    .{ "fmt.c", .cold },
     .{ "gate.c", .hot },
     .{ "http_client.c", .cold },
     .{ "http_lex.c", .hot },

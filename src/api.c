@@ -3,10 +3,10 @@
  * the access log line). Parked requests come back here to be resumed. */
 #include "api.h"
 
-#include <stdio.h>
 #include <stdlib.h>
 
 #include "api_ctx.h"
+#include "fmt.h"
 #include "http_resp.h"
 #include "http_status.h"
 #include "log.h"
@@ -75,7 +75,7 @@ static int dispatch(struct api_ctx *x)
 	if (!(rt->methods & (1u << h->method))) {
 		char allow[40];
 		route_allow(rt, allow, sizeof allow);
-		snprintf(x->headers, sizeof x->headers, "Allow: %s\r\n", allow);
+		fmt_snprintf(x->headers, sizeof x->headers, "Allow: %s\r\n", allow);
 		x->extra_headers = x->headers;
 		return api_fail(x, 405, "Method not allowed", "use %s for this path", allow);
 	}

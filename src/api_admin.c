@@ -1,12 +1,12 @@
 /* The operator routes: init, reset and delete change what IDs are handed
  * out, so they are allowed from loopback or with the admin token, and
  * answer only once the change is durable (journal, and Consul when on). */
-#include <stdio.h>
 #include <string.h>
 
 #include "api_ctx.h"
 #include "api_handlers.h"
 #include "auth.h"
+#include "fmt.h"
 #include "http_lex.h"
 #include "seq.h"
 #include "shard_kv.h"
@@ -154,7 +154,7 @@ int api_init_entity(struct api_ctx *x)
 	if (st != STORE_OK)
 		return api_storage_error(x, st);
 	char msg[200];
-	snprintf(msg, sizeof msg, "Entity '%s' initialized", x->entity);
+	fmt_snprintf(msg, sizeof msg, "Entity '%s' initialized", x->entity);
 	struct jw w;
 	api_begin(x, &w);
 	api_id_head(&w, x, t);
@@ -220,7 +220,7 @@ int api_delete_entity(struct api_ctx *x)
 	if (st != STORE_OK)
 		return api_storage_error(x, st);
 	char msg[200];
-	snprintf(msg, sizeof msg, "Entity '%s' deleted successfully", x->entity);
+	fmt_snprintf(msg, sizeof msg, "Entity '%s' deleted successfully", x->entity);
 	struct jw w;
 	api_begin(x, &w);
 	jw_object(&w, NULL);

@@ -1,9 +1,9 @@
 #include "api_ctx.h"
 
 #include <stdarg.h>
-#include <stdio.h>
 #include <string.h>
 
+#include "fmt.h"
 #include "gate.h"
 #include "http_parse.h"
 #include "metrics.h"
@@ -14,7 +14,7 @@ int api_fail(struct api_ctx *x, int status, const char *error, const char *fmt, 
 	char msg[512];
 	va_list ap;
 	va_start(ap, fmt);
-	vsnprintf(msg, sizeof msg, fmt, ap);
+	fmt_vsnprintf(msg, sizeof msg, fmt, ap);
 	va_end(ap);
 	struct jw w;
 	api_begin(x, &w);

@@ -6,6 +6,8 @@
 #include <sys/stat.h>
 #include <time.h>
 
+#include "fmt.h"
+
 #ifdef SHARDID_TEST_HOOKS
 /* Re-reads the offset only when the file changes, so tests can move the clock
  * of a running server. */
@@ -70,10 +72,10 @@ void clock_iso8601_prec(uint64_t unix_ms, int with_ms, char out[32])
 	struct tm tm;
 	if (!gmtime_r(&secs, &tm))
 		memset(&tm, 0, sizeof tm);
-	int n = snprintf(out, 32, "%04d-%02d-%02dT%02d:%02d:%02d", tm.tm_year + 1900,
+	int n = fmt_snprintf(out, 32, "%04d-%02d-%02dT%02d:%02d:%02d", tm.tm_year + 1900,
 			 tm.tm_mon + 1, tm.tm_mday, tm.tm_hour, tm.tm_min, tm.tm_sec);
 	if (n > 0 && n < 32)
-		snprintf(out + n, 32 - (size_t)n, with_ms ? ".%03uZ" : "Z", (unsigned)(unix_ms % 1000));
+		fmt_snprintf(out + n, 32 - (size_t)n, with_ms ? ".%03uZ" : "Z", (unsigned)(unix_ms % 1000));
 }
 
 void clock_iso8601(uint64_t unix_ms, char out[32])

@@ -3,6 +3,7 @@
  * variable, the value and the accepted range, never a silent default. */
 #include "config.h"
 #include "clock.h"
+#include "fmt.h"
 #include "http_lex.h"
 #include "log.h"
 #include "url.h"
@@ -10,10 +11,10 @@
 #include <arpa/inet.h>
 #include <errno.h>
 #include <stdarg.h>
-#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/utsname.h>
+#include <unistd.h>
 
 #include "version.h"
 
@@ -82,7 +83,7 @@ static enum config_result config_fail(struct config_ctx *x, const char *fmt, ...
 	if (x->errlen) {
 		va_list ap;
 		va_start(ap, fmt);
-		vsnprintf(x->err, x->errlen, fmt, ap);
+		fmt_vsnprintf(x->err, x->errlen, fmt, ap);
 		va_end(ap);
 	}
 	return CONFIG_ERROR;
@@ -99,7 +100,7 @@ static const char *config_name(const struct config_ctx *x, enum config_opt o, ch
 {
 	if (!x->from_flag[o])
 		return config_opts[o].env;
-	snprintf(tmp, n, "--%s", config_opts[o].flag);
+	fmt_snprintf(tmp, n, "--%s", config_opts[o].flag);
 	return tmp;
 }
 
@@ -127,7 +128,7 @@ static enum config_result config_bad(struct config_ctx *x, enum config_opt o, co
 	char name[40], shown[100], rest[300];
 	va_list ap;
 	va_start(ap, fmt);
-	vsnprintf(rest, sizeof rest, fmt, ap);
+	fmt_vsnprintf(rest, sizeof rest, fmt, ap);
 	va_end(ap);
 	return config_fail(x, "%s=%s %s", config_name(x, o, name, sizeof name),
 			   config_show(config_val(x, o), shown, sizeof shown), rest);
@@ -324,7 +325,7 @@ static enum config_result config_ids(struct config_ctx *x, struct config *c)
 
 	TRY(config_uint(x, OPT_TOTAL, 1, 1024, "1..1024", &v));
 	c->total_shards = (unsigned)v;
-	snprintf(range, sizeof range, "1..TOTAL_SHARDS (1..%u)", c->total_shards);
+	fmt_snprintf(range, sizeof range, "1..TOTAL_SHARDS (1..%u)", c->total_shards);
 	const char *shard = config_val(x, OPT_SHARD);
 	c->shard_auto = strcmp(shard, "auto") == 0;
 	if (c->shard_auto) {
@@ -347,7 +348,7 @@ static enum config_result config_ids(struct config_ctx *x, struct config *c)
 	uint64_t max_machine = sf_max_machine(&c->layout);
 	c->machine_default = !x->val[OPT_MACHINE];
 	if (x->val[OPT_MACHINE]) {
-		snprintf(range, sizeof range, "0..%llu (what SNOWFLAKE_LAYOUT=%s allows)",
+		fmt_snprintf(range, sizeof range, "0..%llu (what SNOWFLAKE_LAYOUT=%s allows)",
 			 (unsigned long long)max_machine, c->layout.name);
 		TRY(config_uint(x, OPT_MACHINE, 0, max_machine, range, &c->machine_id));
 	} else {
@@ -427,23 +428,23 @@ static enum config_result config_validate(struct config_ctx *x, struct config *c
 }
 #undef TRY
 
-static void config_usage(FILE *f)
+static void config_usage(int fd)
 {
-	fputs("Usage: shardid [--FLAG VALUE | --FLAG=VALUE]...\n"
+	fmt_dprint(fd, "%s", "Usage: shardid [--FLAG VALUE | --FLAG=VALUE]...\n"
 	      "Sharded unique-ID HTTP service. Every flag has an environment variable;\n"
 	      "a flag wins over its variable. Invalid or empty values are startup errors,\n"
-	      "except that an empty CONSUL_URL, token or CONTAINER_IP means \"off\".\n\n", f);
+	      "except that an empty CONSUL_URL, token or CONTAINER_IP means \"off\".\n\n");
 	for (int o = 0; o < OPT_COUNT; o++) {
 		const struct config_optdef *d = &config_opts[o];
 		char flag[48];
 		if (config_is_switch((enum config_opt)o))
-			snprintf(flag, sizeof flag, "--%s%s", d->flag, d->metavar);
+			fmt_snprintf(flag, sizeof flag, "--%s%s", d->flag, d->metavar);
 		else
-			snprintf(flag, sizeof flag, "--%s %s", d->flag, d->metavar);
-		fprintf(f, "  %-26s %-18s default %-10s %s\n", flag, d->env, d->shown ? d->shown : d->def,
+			fmt_snprintf(flag, sizeof flag, "--%s %s", d->flag, d->metavar);
+		fmt_dprint(fd, "  %-26s %-18s default %-10s %s\n", flag, d->env, d->shown ? d->shown : d->def,
 			d->help);
 	}
-	fputs("  --help                     print this help and exit\n"
+	fmt_dprint(fd, "%s", "  --help                     print this help and exit\n"
 	      "  --version                  print the version and exit\n\n"
 	      "Subcommands, with the same flags: parse <id> (decode a snowflake), check-config,\n"
 	      "reidentify (move DATA_DIR to the configured shard/layout on purpose; see README),\n"
@@ -452,8 +453,7 @@ static void config_usage(FILE *f)
 	      "SHARD_ID=ordinal takes the shard from a StatefulSet-style host name (HOSTNAME,\n"
 	      "else the kernel's): NAME-N is shard N+1; N has no leading zeros.\n"
 	      "SHARD_ID=auto (needs CONSUL_URL) claims the shard its DATA_DIR belongs to, or with\n"
-	      "an empty DATA_DIR the lowest free one, and waits as a standby while all are held.\n", f);
-	fflush(f);
+	      "an empty DATA_DIR the lowest free one, and waits as a standby while all are held.\n");
 }
 
 /* The command line over the environment: --FLAG VALUE, --FLAG=VALUE, bare
@@ -465,12 +465,11 @@ static enum config_result config_args(struct config_ctx *x, int argc, char **arg
 	for (int i = 1; i < argc; i++) {
 		const char *a = argv[i];
 		if (strcmp(a, "--help") == 0 || strcmp(a, "-h") == 0) {
-			config_usage(stdout);
+			config_usage(STDOUT_FILENO);
 			return CONFIG_EXIT_OK;
 		}
 		if (strcmp(a, "--version") == 0) {
-			fputs("shardid " SHARDID_VERSION "\ncommit " SHARDID_COMMIT "\n", stdout);
-			fflush(stdout);
+			fmt_dprint(STDOUT_FILENO, "%s", "shardid " SHARDID_VERSION "\ncommit " SHARDID_COMMIT "\n");
 			return CONFIG_EXIT_OK;
 		}
 		char shown[100];
@@ -571,7 +570,7 @@ static void config_kv(struct config_line *l, const char *key, const char *val)
 static void config_ku(struct config_line *l, const char *key, uint64_t v)
 {
 	char num[24];
-	snprintf(num, sizeof num, "%llu", (unsigned long long)v);
+	fmt_snprintf(num, sizeof num, "%llu", (unsigned long long)v);
 	config_kv(l, key, num);
 }
 
@@ -579,7 +578,7 @@ static void config_ku(struct config_line *l, const char *key, uint64_t v)
 static void config_iso(uint64_t ms, char out[32])
 {
 	if (ms / 1000 > 253402300799ull)
-		snprintf(out, 32, "after-9999-12-31");
+		fmt_snprintf(out, 32, "after-9999-12-31");
 	else
 		clock_iso8601_prec(ms, 0, out);
 }
@@ -602,7 +601,7 @@ void config_describe(const struct config *c, char *out, size_t outlen)
 		config_kv(&l, "shard_from", "auto");
 	if (c->shard_host[0]) {
 		char from[sizeof c->shard_host + 16];
-		snprintf(from, sizeof from, "ordinal(%s)", c->shard_host);
+		fmt_snprintf(from, sizeof from, "ordinal(%s)", c->shard_host);
 		config_kv(&l, "shard_from", from);
 	}
 	config_ku(&l, "total_shards", c->total_shards);

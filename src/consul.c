@@ -7,13 +7,13 @@
 #include <arpa/inet.h>
 #include <ifaddrs.h>
 #include <net/if.h>
-#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
 
 #include "clock.h"
 #include "consul_core.h"
+#include "fmt.h"
 #include "http_client.h"
 #include "log.h"
 #include "metrics.h"
@@ -42,18 +42,18 @@ static void advertised_address(const struct config *cfg, char *out, size_t cap,
 			       char *from, size_t from_cap)
 {
 	if (cfg->container_ip[0]) {
-		snprintf(out, cap, "%s", cfg->container_ip);
-		snprintf(from, from_cap, "CONTAINER_IP");
+		fmt_snprintf(out, cap, "%s", cfg->container_ip);
+		fmt_snprintf(from, from_cap, "CONTAINER_IP");
 		return;
 	}
 	if (strcmp(cfg->bind_addr, "0.0.0.0") != 0) {
-		snprintf(out, cap, "%s", cfg->bind_addr);
-		snprintf(from, from_cap, "BIND_ADDR");
+		fmt_snprintf(out, cap, "%s", cfg->bind_addr);
+		fmt_snprintf(from, from_cap, "BIND_ADDR");
 		return;
 	}
 	struct ifaddrs *ifs = NULL;
-	snprintf(out, cap, "127.0.0.1");
-	snprintf(from, from_cap, "fallback");
+	fmt_snprintf(out, cap, "127.0.0.1");
+	fmt_snprintf(from, from_cap, "fallback");
 	if (getifaddrs(&ifs) != 0)
 		return;
 	for (struct ifaddrs *i = ifs; i; i = i->ifa_next) {
@@ -61,9 +61,12 @@ static void advertised_address(const struct config *cfg, char *out, size_t cap,
 		    (i->ifa_flags & IFF_LOOPBACK) || !(i->ifa_flags & IFF_UP))
 			continue;
 		const struct sockaddr_in *sa = (const struct sockaddr_in *)i->ifa_addr;
-		if (inet_ntop(AF_INET, &sa->sin_addr, out, (socklen_t)cap)) {
+		/* Not inet_ntop: it formats with the C library's snprintf, which
+		 * would bring printf back into the binary. */
+		const unsigned char *a = (const unsigned char *)&sa->sin_addr;
+		if ((size_t)fmt_snprintf(out, cap, "%u.%u.%u.%u", a[0], a[1], a[2], a[3]) < cap) {
 			/* Copied: the name lives in the list freed below. */
-			snprintf(from, from_cap, "%s", i->ifa_name);
+			fmt_snprintf(from, from_cap, "%s", i->ifa_name);
 			break;
 		}
 	}
@@ -141,7 +144,7 @@ int consul_init(const struct config *cfg, struct store *store, struct loop *loop
 	if (!cfg->consul_url[0])
 		return 0;
 	if (store_kv_enable(store) != 0) {
-		snprintf(err, errlen, "out of memory for the replication state");
+		fmt_snprintf(err, errlen, "out of memory for the replication state");
 		return -1;
 	}
 	if (http_client_init(&cs.http, cfg->consul_url, err, errlen) != 0 ||
@@ -152,7 +155,7 @@ int consul_init(const struct config *cfg, struct store *store, struct loop *loop
 	char src[IF_NAMESIZE + 16];
 	advertised_address(cfg, addr, sizeof addr, src, sizeof src);
 	if (cfg->consul_token[0])
-		snprintf(cs.token_header, sizeof cs.token_header, "X-Consul-Token: %s\r\n", cfg->consul_token);
+		fmt_snprintf(cs.token_header, sizeof cs.token_header, "X-Consul-Token: %s\r\n", cfg->consul_token);
 	uint64_t mono = clock_mono_ms();
 	consul_core_init(&cs.core, cfg, store, addr,
 			 (mono * 0x9E3779B97F4A7C15ull) ^ ((uint64_t)getpid() << 32) ^ 0x2545F4914F6CDD1Dull);
@@ -258,15 +261,15 @@ void consul_shutdown(unsigned budget_ms)
 		/* Stop advertising first, then give up the shard: a successor that
 		 * registers the same service ID is not undone by our deregistration. */
 		if (maybe_registered) {
-			snprintf(path, sizeof path, "/v1/agent/service/deregister/%s", c->service_id);
+			fmt_snprintf(path, sizeof path, "/v1/agent/service/deregister/%s", c->service_id);
 			sync_request(end, "deregister", "PUT", path);
 		}
 		if (c->session[0] && maybe_held) {
-			snprintf(path, sizeof path, "/v1/kv/%s?release=%s", c->lock_key, c->session);
+			fmt_snprintf(path, sizeof path, "/v1/kv/%s?release=%s", c->lock_key, c->session);
 			sync_request(end, "release lock", "PUT", path);
 		}
 		if (c->session[0]) {
-			snprintf(path, sizeof path, "/v1/session/destroy/%s", c->session);
+			fmt_snprintf(path, sizeof path, "/v1/session/destroy/%s", c->session);
 			sync_request(end, "destroy session", "PUT", path);
 		}
 	}

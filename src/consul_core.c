@@ -5,10 +5,10 @@
  * problems, logged with Consul's own words and retried slowly. */
 #include "consul_core.h"
 
-#include <stdio.h>
 #include <string.h>
 #include <unistd.h>
 
+#include "fmt.h"
 #include "http_lex.h"
 #include "log.h"
 #include "metrics.h"
@@ -92,8 +92,8 @@ static void set_shard(struct consul_core *c, unsigned k)
 {
 	const char *svc = c->cfg->service_name;
 	c->shard = k;
-	snprintf(c->service_id, sizeof c->service_id, "%s-shard-%u", svc, k);
-	snprintf(c->lock_key, sizeof c->lock_key, "%s/shards/%u", svc, k);
+	fmt_snprintf(c->service_id, sizeof c->service_id, "%s-shard-%u", svc, k);
+	fmt_snprintf(c->lock_key, sizeof c->lock_key, "%s/shards/%u", svc, k);
 	shard_kv_prefix(c->prefix, svc, c->generation, k);
 }
 
@@ -104,11 +104,11 @@ void consul_core_init(struct consul_core *c, const struct config *cfg, struct st
 	c->cfg = cfg;
 	c->store = s;
 	c->fail_open = cfg->consul_fail_open;
-	snprintf(c->addr, sizeof c->addr, "%s", addr);
+	fmt_snprintf(c->addr, sizeof c->addr, "%s", addr);
 	c->claiming = cfg->shard_id == 0;
 	c->generation = 1;
 	set_shard(c, c->claiming ? 1 : cfg->shard_id);
-	snprintf(c->config_key, sizeof c->config_key, "%s/config", cfg->service_name);
+	fmt_snprintf(c->config_key, sizeof c->config_key, "%s/config", cfg->service_name);
 	c->backoff_ms = BACKOFF_MIN_MS;
 	c->rng = seed | 1;
 	buf_init(&c->body);
@@ -133,40 +133,40 @@ static void update_gate(struct consul_core *c)
 	int local = c->fail_open && !c->reachable && c->failures && c->lock != LOCK_ELSEWHERE &&
 		    c->sync != SYNC_REFUSED && c->cluster != CLUSTER_MISMATCH;
 	if (c->cluster == CLUSTER_MISMATCH)
-		snprintf(p, sizeof p, "%s", c->cluster_problem);
+		fmt_snprintf(p, sizeof p, "%s", c->cluster_problem);
 	else if (c->sync == SYNC_REFUSED)
-		snprintf(p, sizeof p, "%s", c->sync_problem);
+		fmt_snprintf(p, sizeof p, "%s", c->sync_problem);
 	else if (c->cluster == CLUSTER_FROZEN && c->lock != LOCK_HELD)
-		snprintf(p, sizeof p, "the cluster is being resharded to %u shards (%s); waiting for the "
+		fmt_snprintf(p, sizeof p, "the cluster is being resharded to %u shards (%s); waiting for the "
 			 "new configuration", c->reshard_to, c->config_key);
 	else if (c->lock == LOCK_ELSEWHERE && c->claiming)
-		snprintf(p, sizeof p, "SHARD_ID=auto: all %u shards are held by other instances (Consul locks "
+		fmt_snprintf(p, sizeof p, "SHARD_ID=auto: all %u shards are held by other instances (Consul locks "
 			 "%s/shards/1..%u); standing by to claim the first one freed", c->cfg->total_shards,
 			 c->cfg->service_name, c->cfg->total_shards);
 	else if (c->lock == LOCK_ELSEWHERE)
-		snprintf(p, sizeof p, "shard %u is held by another instance (Consul lock %s)",
+		fmt_snprintf(p, sizeof p, "shard %u is held by another instance (Consul lock %s)",
 			 c->shard, c->lock_key);
 	else if (local)
 		;
 	else if (c->lock == LOCK_LOST)
-		snprintf(p, sizeof p, "lost the Consul lock %s; re-acquiring", c->lock_key);
+		fmt_snprintf(p, sizeof p, "lost the Consul lock %s; re-acquiring", c->lock_key);
 	else if (c->lock == LOCK_UNKNOWN) {
 		char first[200] = "";
 		if (c->cluster != CLUSTER_OK)
-			snprintf(first, sizeof first, " (first checking the cluster configuration %s)",
+			fmt_snprintf(first, sizeof first, " (first checking the cluster configuration %s)",
 				 c->config_key);
-		snprintf(p, sizeof p, "waiting for the Consul lock %s%s%s", c->lock_key, first,
+		fmt_snprintf(p, sizeof p, "waiting for the Consul lock %s%s%s", c->lock_key, first,
 			 c->reachable || !c->failures ? "" : ": Consul unreachable");
 	}
 	else if (!c->reachable && c->failures)
-		snprintf(p, sizeof p, "cannot reach Consul to confirm the lock %s: %.200s", c->lock_key,
+		fmt_snprintf(p, sizeof p, "cannot reach Consul to confirm the lock %s: %.200s", c->lock_key,
 			 c->last_error);
 	else if (c->sync_problem[0])
-		snprintf(p, sizeof p, "%s", c->sync_problem);
+		fmt_snprintf(p, sizeof p, "%s", c->sync_problem);
 	else if (c->sync == SYNC_READING || c->sync == SYNC_NONE)
-		snprintf(p, sizeof p, "reading the shard state from Consul (%s)", c->prefix);
+		fmt_snprintf(p, sizeof p, "reading the shard state from Consul (%s)", c->prefix);
 	else if (c->sync == SYNC_WRITING)
-		snprintf(p, sizeof p, "writing the merged shard state to Consul (%s)", c->prefix);
+		fmt_snprintf(p, sizeof p, "writing the merged shard state to Consul (%s)", c->prefix);
 	if (local && c->store->kv->required)
 		log_warn("msg=\"Consul unreachable: serving from the local journal alone (CONSUL_FAIL_OPEN)\"");
 	store_kv_require(c->store, !local);
@@ -186,7 +186,7 @@ static void req(struct consul_req *r, enum consul_op op, const char *method, con
 	r->method = method;
 	r->body = body;
 	r->timeout_ms = CONSUL_REQUEST_TIMEOUT_MS;
-	snprintf(r->path, sizeof r->path, fmt, a, b);
+	fmt_snprintf(r->path, sizeof r->path, fmt, a, b);
 }
 
 static void build_register(struct consul_core *c)
@@ -195,8 +195,8 @@ static void build_register(struct consul_core *c)
 	struct buf *b = &c->body;
 	char tag[32], check[128];
 	b->len = 0;
-	snprintf(tag, sizeof tag, "shard-%u", c->shard);
-	snprintf(check, sizeof check, "http://%s:%u/health", c->addr, cfg->port);
+	fmt_snprintf(tag, sizeof tag, "shard-%u", c->shard);
+	fmt_snprintf(check, sizeof check, "http://%s:%u/health", c->addr, cfg->port);
 	buf_putc(b, '{');
 	json_key(b, "ID");      json_cstr(b, c->service_id);      buf_putc(b, ',');
 	json_key(b, "Name");    json_cstr(b, cfg->service_name);  buf_putc(b, ',');
@@ -222,7 +222,7 @@ static void build_session(struct consul_core *c)
 	struct buf *b = &c->body;
 	char ttl[16];
 	b->len = 0;
-	snprintf(ttl, sizeof ttl, "%us", CONSUL_SESSION_TTL_S);
+	fmt_snprintf(ttl, sizeof ttl, "%us", CONSUL_SESSION_TTL_S);
 	buf_putc(b, '{');
 	json_key(b, "Name");      json_cstr(b, c->service_id); buf_putc(b, ',');
 	json_key(b, "TTL");       json_cstr(b, ttl);           buf_putc(b, ',');
@@ -298,7 +298,7 @@ int consul_core_next(struct consul_core *c, uint64_t mono, struct consul_req *r)
 		if (c->cluster == CLUSTER_CREATE) {
 			struct shard_kv_cluster mine = { .total = c->cfg->total_shards, .generation = 1 };
 			char text[SHARD_KV_CONFIG_MAX];
-			snprintf(mine.layout, sizeof mine.layout, "%s", c->cfg->layout.name);
+			fmt_snprintf(mine.layout, sizeof mine.layout, "%s", c->cfg->layout.name);
 			size_t n = shard_kv_config(text, &mine);
 			c->body.len = 0;
 			buf_append(&c->body, text, n);
@@ -350,7 +350,7 @@ int consul_core_next_watch(struct consul_core *c, uint64_t mono, struct consul_r
 	if (c->watching || c->claiming || c->lock != LOCK_ELSEWHERE || mono < c->watch_at)
 		return 0;
 	char q[64];
-	snprintf(q, sizeof q, "?index=%llu&wait=%us", (unsigned long long)c->watch_index,
+	fmt_snprintf(q, sizeof q, "?index=%llu&wait=%us", (unsigned long long)c->watch_index,
 		 CONSUL_WATCH_WAIT_S);
 	req(r, CONSUL_WATCH, "GET", NULL, "/v1/kv/%s%s", c->lock_key, q);
 	/* Consul adds up to wait/16 of jitter to a blocking query. */
@@ -367,7 +367,7 @@ static void refused(struct consul_core *c, enum consul_op op, const struct consu
 {
 	char body[240];
 	printable(a->body, a->body_len, body, sizeof body);
-	snprintf(c->last_error, sizeof c->last_error, "%s: HTTP %d: %s", op_names[op], a->status, body);
+	fmt_snprintf(c->last_error, sizeof c->last_error, "%s: HTTP %d: %s", op_names[op], a->status, body);
 	log_warn("msg=\"Consul refused a request\" op=%s status=%d body=\"%s\" retry_in_s=%llu",
 		 op_names[op], a->status, body, (unsigned long long)(retry_ms / 1000));
 	*at = mono + retry_ms;
@@ -378,13 +378,13 @@ static void failed(struct consul_core *c, enum consul_op op, const struct consul
 {
 	char why[240];
 	if (a->status == 0) {
-		snprintf(why, sizeof why, "%s", a->error);
+		fmt_snprintf(why, sizeof why, "%s", a->error);
 	} else {
 		char body[200];
 		printable(a->body, a->body_len, body, sizeof body);
-		snprintf(why, sizeof why, "HTTP %d: %s", a->status, body);
+		fmt_snprintf(why, sizeof why, "HTTP %d: %s", a->status, body);
 	}
-	snprintf(c->last_error, sizeof c->last_error, "%s: %s", op_names[op], why);
+	fmt_snprintf(c->last_error, sizeof c->last_error, "%s: %s", op_names[op], why);
 	uint64_t delay = jitter(c, c->backoff_ms);
 	/* A live session must not lapse while we wait out the backoff. */
 	if (c->session[0] && delay > CONSUL_RENEW_MS)
@@ -452,7 +452,7 @@ static void set_problem(char problem[GATE_REASON_MAX], const char *why)
 {
 	if (strcmp(problem, why) != 0)
 		log_error("msg=\"refusing to serve\" reason=\"%s\"", why);
-	snprintf(problem, GATE_REASON_MAX, "%s", why);
+	fmt_snprintf(problem, GATE_REASON_MAX, "%s", why);
 }
 
 /* A state that cannot be used as read: serve nothing, read again later. */
@@ -510,7 +510,7 @@ static void read_answer(struct consul_core *c, enum consul_op op, const struct c
 	if (a->status != 200 && a->status != 404) {
 		char body[160];
 		printable(a->body, a->body_len, body, sizeof body);
-		snprintf(c->sync_problem, sizeof c->sync_problem,
+		fmt_snprintf(c->sync_problem, sizeof c->sync_problem,
 			 "Consul refused to read the shard state (%s): HTTP %d: %s", c->prefix, a->status, body);
 		refused(c, op, a, &c->sync_at, mono, WRITE_RETRY_MS);
 		return;
@@ -519,14 +519,14 @@ static void read_answer(struct consul_core *c, enum consul_op op, const struct c
 	int rc = a->status == 404 ? 0 :
 		 shard_kv_parse_listing(a->body, a->body_len, on_kv, &x, x.err, sizeof x.err);
 	if (rc < 0) {
-		snprintf(why, sizeof why, "the shard state in Consul (%s) cannot be used: %s", c->prefix, x.err);
+		fmt_snprintf(why, sizeof why, "the shard state in Consul (%s) cannot be used: %s", c->prefix, x.err);
 		refuse_state(c, mono, why);
 		return;
 	}
 	if (op == CONSUL_READ_IDENTITY) {
 		const char *mine = c->store->identity;
 		if (x.found && (x.val_len != strlen(mine) || memcmp(x.val, mine, x.val_len) != 0)) {
-			snprintf(why, sizeof why, "shard identity in Consul (%sidentity: %.*s) differs from this instance's (%s)",
+			fmt_snprintf(why, sizeof why, "shard identity in Consul (%sidentity: %.*s) differs from this instance's (%s)",
 				 c->prefix, (int)(x.val_len > 100 ? 100 : x.val_len), x.val, mine);
 			refuse_state(c, mono, why);
 			return;
@@ -535,7 +535,7 @@ static void read_answer(struct consul_core *c, enum consul_op op, const struct c
 	} else if (op == CONSUL_READ_FENCE) {
 		uint64_t fence = 0;
 		if (x.found && parse_u64(x.val, x.val_len, &fence) != 0) {
-			snprintf(why, sizeof why, "the snowflake fence in Consul (%sfence) is not a decimal tick", c->prefix);
+			fmt_snprintf(why, sizeof why, "the snowflake fence in Consul (%sfence) is not a decimal tick", c->prefix);
 			refuse_state(c, mono, why);
 			return;
 		}
@@ -581,7 +581,7 @@ static void txn_answer(struct consul_core *c, const struct consul_answer *a, uin
 	}
 	char body[160];
 	printable(a->body, a->body_len, body, sizeof body);
-	snprintf(c->sync_problem, sizeof c->sync_problem,
+	fmt_snprintf(c->sync_problem, sizeof c->sync_problem,
 		 "Consul refused to write the shard state (%s): HTTP %d: %s", c->prefix, a->status, body);
 	refused(c, CONSUL_TXN, a, &c->txn_at, mono, WRITE_RETRY_MS);
 }
@@ -779,7 +779,7 @@ static void config_answer(struct consul_core *c, enum consul_op op, const struct
 	}
 	if (a->status == 200 &&
 	    shard_kv_parse_listing(a->body, a->body_len, on_config, &x, err, sizeof err) != 0) {
-		snprintf(why, sizeof why, "the cluster configuration in Consul (%s) cannot be read: %s",
+		fmt_snprintf(why, sizeof why, "the cluster configuration in Consul (%s) cannot be read: %s",
 			 c->config_key, err);
 		cluster_mismatch(c, mono, why);
 		return;
@@ -791,13 +791,13 @@ static void config_answer(struct consul_core *c, enum consul_op op, const struct
 	}
 	int shown = (int)(x.val_len > 160 ? 160 : x.val_len);
 	if (shard_kv_config_parse(x.val, x.val_len, &k) != 0) {
-		snprintf(why, sizeof why, "the cluster configuration in Consul (%s: %.*s) is malformed: "
+		fmt_snprintf(why, sizeof why, "the cluster configuration in Consul (%s: %.*s) is malformed: "
 			 "it needs totalShards=N and layout=L", c->config_key, shown, x.val);
 		cluster_mismatch(c, mono, why);
 		return;
 	}
 	if (k.total != c->cfg->total_shards || strcmp(k.layout, c->cfg->layout.name) != 0) {
-		snprintf(why, sizeof why, "the cluster configuration in Consul (%s: %.*s) differs from this "
+		fmt_snprintf(why, sizeof why, "the cluster configuration in Consul (%s: %.*s) differs from this "
 			 "instance's (totalShards=%u layout=%s); start it with the cluster's TOTAL_SHARDS and "
 			 "SNOWFLAKE_LAYOUT", c->config_key, shown, x.val, c->cfg->total_shards,
 			 c->cfg->layout.name);

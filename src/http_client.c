@@ -8,12 +8,12 @@
 #include <errno.h>
 #include <netinet/tcp.h>
 #include <poll.h>
-#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
 
 #include "clock.h"
+#include "fmt.h"
 #include "http_parse.h"
 #include "resolve.h"
 #include "url.h"
@@ -29,21 +29,21 @@ int http_client_init(struct http_client *c, const char *url, char *err, size_t e
 	memset(c, 0, sizeof *c);
 	c->fd = -1;
 	if (url_parse(url, &u, why, sizeof why) != 0) {
-		snprintf(err, errlen, "%s: %s", url, why);
+		fmt_snprintf(err, errlen, "%s: %s", url, why);
 		return -1;
 	}
-	snprintf(c->host, sizeof c->host, "%s", u.host);
-	snprintf(c->prefix, sizeof c->prefix, "%s", u.prefix);
+	fmt_snprintf(c->host, sizeof c->host, "%s", u.host);
+	fmt_snprintf(c->prefix, sizeof c->prefix, "%s", u.prefix);
 	c->port = u.port;
 	if (c->port == 80)
-		snprintf(c->host_header, sizeof c->host_header, "%s", c->host);
+		fmt_snprintf(c->host_header, sizeof c->host_header, "%s", c->host);
 	else
-		snprintf(c->host_header, sizeof c->host_header, "%s:%u", c->host, c->port);
+		fmt_snprintf(c->host_header, sizeof c->host_header, "%s:%u", c->host, c->port);
 	c->max_response = c->in_cap = HTTP_CLIENT_MAX_RESPONSE;
 	c->in = malloc(c->in_cap);
 	c->body = malloc(c->in_cap + 1);
 	if (!c->in || !c->body) {
-		snprintf(err, errlen, "out of memory for the HTTP client buffers");
+		fmt_snprintf(err, errlen, "out of memory for the HTTP client buffers");
 		http_client_free(c);
 		return -1;
 	}
@@ -114,9 +114,9 @@ static void fail(struct http_client *c, const char *what, int err)
 {
 	char msg[512];
 	if (err)
-		snprintf(msg, sizeof msg, "%s %s:%u: %s", what, c->host, c->port, strerror(err));
+		fmt_snprintf(msg, sizeof msg, "%s %s:%u: %s", what, c->host, c->port, strerror(err));
 	else
-		snprintf(msg, sizeof msg, "%s %s:%u", what, c->host, c->port);
+		fmt_snprintf(msg, sizeof msg, "%s %s:%u", what, c->host, c->port);
 	finish(c, 0, 0, msg, 0, NULL);
 }
 
@@ -171,7 +171,7 @@ static int grow_in(struct http_client *c)
 	size_t cap = c->in_cap * 2 < c->max_response ? c->in_cap * 2 : c->max_response;
 	if (cap <= c->in_cap) {
 		char what[96];
-		snprintf(what, sizeof what, "response larger than %zu KiB from", c->max_response / 1024);
+		fmt_snprintf(what, sizeof what, "response larger than %zu KiB from", c->max_response / 1024);
 		fail(c, what, 0);
 		return -1;
 	}
@@ -363,7 +363,7 @@ int http_client_request(struct http_client *c, struct loop *loop, uint64_t mono_
 	if (c->state != ST_IDLE || !c->addr_len)
 		return -1;
 	int has_body = body_len > 0 || (strcmp(method, "GET") != 0 && strcmp(method, "HEAD") != 0);
-	int n = snprintf(head, sizeof head, "%s %s%s HTTP/1.1\r\nHost: %s\r\nUser-Agent: shardid/%s\r\n",
+	int n = fmt_snprintf(head, sizeof head, "%s %s%s HTTP/1.1\r\nHost: %s\r\nUser-Agent: shardid/%s\r\n",
 			 method, c->prefix, path, c->host_header, SHARDID_VERSION);
 	if (n < 0 || (size_t)n >= sizeof head)
 		return -1;
@@ -372,7 +372,7 @@ int http_client_request(struct http_client *c, struct loop *loop, uint64_t mono_
 	    (headers && out_append(c, headers, strlen(headers)) != 0))
 		return -1;
 	if (has_body) {
-		n = snprintf(head, sizeof head, "Content-Type: application/json\r\nContent-Length: %zu\r\n",
+		n = fmt_snprintf(head, sizeof head, "Content-Type: application/json\r\nContent-Length: %zu\r\n",
 			     body_len);
 		if (out_append(c, head, (size_t)n) != 0)
 			return -1;

@@ -2,6 +2,7 @@
  * with torn-tail recovery, fsync'd appends, compaction by temp file +
  * rename. */
 #include "journal.h"
+#include "fmt.h"
 #include "json.h"
 #include "log.h"
 
@@ -9,7 +10,7 @@
 #include <fcntl.h>
 #include <inttypes.h>
 #include <stdarg.h>
-#include <stdio.h>
+#include <stdio.h>   /* renameat */
 #include <stdlib.h>
 #include <string.h>
 #include <sys/file.h>
@@ -47,7 +48,7 @@ static void seterr(char *err, size_t errlen, const char *fmt, ...)
 		return;
 	va_list ap;
 	va_start(ap, fmt);
-	vsnprintf(err, errlen, fmt, ap);
+	fmt_vsnprintf(err, errlen, fmt, ap);
 	va_end(ap);
 }
 
@@ -163,7 +164,7 @@ static int take_lock(struct journal *j, char *err, size_t errlen)
 		return -1;
 	}
 	char buf[32];
-	int n = snprintf(buf, sizeof buf, "%ld\n", (long)getpid());
+	int n = fmt_snprintf(buf, sizeof buf, "%ld\n", (long)getpid());
 	if (ftruncate(j->lockfd, 0) < 0 || write_all(j->lockfd, (uint8_t *)buf, (size_t)n, 0) < 0)
 		log_warn("msg=\"cannot record pid in lock file\" file=%s/lock error=\"%s\"",
 			 j->dir, strerror(errno));
@@ -331,12 +332,12 @@ struct journal *journal_open(const char *dir, journal_apply_fn apply, void *ud,
 		return NULL;
 	}
 	j->dirfd = j->lockfd = j->fd = -1;
-	if ((size_t)snprintf(j->dir, sizeof j->dir, "%s", dir) >= sizeof j->dir) {
+	if ((size_t)fmt_snprintf(j->dir, sizeof j->dir, "%s", dir) >= sizeof j->dir) {
 		seterr(err, errlen, "DATA_DIR %.64s... is too long (max %zu bytes)", dir,
 		       sizeof j->dir - 1);
 		goto fail;
 	}
-	snprintf(j->path, sizeof j->path, "%s/journal", j->dir);
+	fmt_snprintf(j->path, sizeof j->path, "%s/journal", j->dir);
 
 	struct stat st;
 	if ((stat(dir, &st) < 0 || !S_ISDIR(st.st_mode)) && mkdir_p(dir) < 0) {

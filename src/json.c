@@ -1,9 +1,9 @@
 /* JSON emitter over a growable buffer, and a strict reader for flat objects. */
 #include "json.h"
+#include "fmt.h"
 #include "http_lex.h"
 
 #include <stdarg.h>
-#include <stdio.h>
 #include <string.h>
 
 /* ---- integers --------------------------------------------------------- */
@@ -110,7 +110,7 @@ static int json_fail(struct json_reader *r, const char *fmt, ...)
 	if (r->errlen) {
 		va_list ap;
 		va_start(ap, fmt);
-		vsnprintf(r->err, r->errlen, fmt, ap);
+		fmt_vsnprintf(r->err, r->errlen, fmt, ap);
 		va_end(ap);
 	}
 	return -1;

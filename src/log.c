@@ -2,11 +2,11 @@
  * (and a supervisor reading the pipe) never see interleaved halves. */
 #include "log.h"
 #include "clock.h"
+#include "fmt.h"
 #include "http_lex.h"
 
 #include <errno.h>
 #include <stdarg.h>
-#include <stdio.h>
 #include <string.h>
 #include <time.h>
 #include <unistd.h>
@@ -57,19 +57,19 @@ void log_at(int level, const char *fmt, ...)
 	char when[32];
 	clock_gettime(CLOCK_REALTIME, &ts);
 	clock_iso8601((uint64_t)ts.tv_sec * 1000 + (uint64_t)ts.tv_nsec / 1000000, when);
-	int n = snprintf(line, body_max, "ts=%s level=%s ", when, log_names[level]);
+	int n = fmt_snprintf(line, body_max, "ts=%s level=%s ", when, log_names[level]);
 	if (n < 0)
 		n = 0;
 
 	va_list ap;
 	va_start(ap, fmt);
-	int m = vsnprintf(line + n, body_max - (size_t)n, fmt, ap);
+	int m = fmt_vsnprintf(line + n, body_max - (size_t)n, fmt, ap);
 	va_end(ap);
 	size_t len;
 	if (m < 0) {
 		len = (size_t)n;
 	} else if ((size_t)m >= body_max - (size_t)n) {
-		/* vsnprintf stopped at body_max-1; say so rather than cut silently. */
+		/* fmt_vsnprintf stopped at body_max-1; say so rather than cut silently. */
 		len = body_max - 1;
 		memcpy(line + len, trunc_mark, sizeof trunc_mark - 1);
 		len += sizeof trunc_mark - 1;

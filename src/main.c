@@ -2,13 +2,14 @@
  * serves until SIGTERM/SIGINT, and is the only place that exits. */
 #include <signal.h>
 #include <sys/prctl.h>
-#include <stdio.h>
 #include <string.h>
+#include <unistd.h>
 
 #include "api.h"
 #include "clock.h"
 #include "config.h"
 #include "consul.h"
+#include "fmt.h"
 #include "log.h"
 #include "metrics.h"
 #include "reidentify.h"
@@ -43,9 +44,9 @@ static int cmd_parse(const struct config *cfg, const char *id)
 	buf_init(&b);
 	int rc = api_describe_snowflake(&b, &cfg->layout, id, strlen(id));
 	if (rc == 0)
-		printf("%.*s\n", (int)b.len, b.data);
+		fmt_dprint(STDOUT_FILENO, "%.*s\n", (int)b.len, b.data);
 	else
-		fprintf(stderr, "shardid: '%s' is not a snowflake: expected a decimal integer in 0..9223372036854775807\n", id);
+		fmt_dprint(STDERR_FILENO, "shardid: '%s' is not a snowflake: expected a decimal integer in 0..9223372036854775807\n", id);
 	buf_free(&b);
 	return rc == 0 ? 0 : 2;
 }
@@ -189,11 +190,11 @@ int main(int argc, char **argv)
 	int skip = parse ? 2 : check || reid || resh ? 1 : 0;
 	unsigned reshard_to = 0;
 	if (resh && take_total(&argc, argv, &reshard_to) != 0) {
-		fprintf(stderr, "shardid: usage: shardid reshard --total M [flags] (M: 1..1024, the new shard count)\n");
+		fmt_dprint(STDERR_FILENO, "shardid: usage: shardid reshard --total M [flags] (M: 1..1024, the new shard count)\n");
 		return 2;
 	}
 	if (parse && argc < 3) {
-		fprintf(stderr, "shardid: usage: shardid parse <id> [flags]\n");
+		fmt_dprint(STDERR_FILENO, "shardid: usage: shardid parse <id> [flags]\n");
 		return 2;
 	}
 	/* config_load skips its argv[0]: hand it the word before the flags. */
@@ -203,7 +204,7 @@ int main(int argc, char **argv)
 	case CONFIG_EXIT_OK:
 		return 0;
 	case CONFIG_ERROR:
-		fprintf(stderr, "shardid: %s\n", err);
+		fmt_dprint(STDERR_FILENO, "shardid: %s\n", err);
 		return 2;
 	}
 
@@ -212,19 +213,19 @@ int main(int argc, char **argv)
 	if (parse)
 		return cmd_parse(&cfg, argv[2]);
 	if (check) {
-		printf("configuration ok: %s\n", desc);
+		fmt_dprint(STDOUT_FILENO, "configuration ok: %s\n", desc);
 		return 0;
 	}
 	if (resh) {
-		if (reshard(&cfg, reshard_to, stdout, err, sizeof err) == 0)
+		if (reshard(&cfg, reshard_to, STDOUT_FILENO, err, sizeof err) == 0)
 			return 0;
-		fprintf(stderr, "shardid: reshard: %s\n", err);
+		fmt_dprint(STDERR_FILENO, "shardid: reshard: %s\n", err);
 		return 2;
 	}
 	if (reid) {
-		if (reidentify(&cfg, stdout, err, sizeof err) == 0)
+		if (reidentify(&cfg, STDOUT_FILENO, err, sizeof err) == 0)
 			return 0;
-		fprintf(stderr, "shardid: reidentify: %s\n", err);
+		fmt_dprint(STDERR_FILENO, "shardid: reidentify: %s\n", err);
 		return 2;
 	}
 	return serve(&cfg, desc, started);

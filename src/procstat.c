@@ -2,17 +2,18 @@
 
 #include <dirent.h>
 #include <fcntl.h>
-#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/auxv.h>
 #include <unistd.h>
 
+#include "fmt.h"
+
 /* Reads a whole small file into out (NUL-terminated); -1 when it cannot. */
 static int slurp(const char *root, const char *name, char *out, size_t cap)
 {
 	char path[256];
-	snprintf(path, sizeof path, "%s/%s", root, name);
+	fmt_snprintf(path, sizeof path, "%s/%s", root, name);
 	int fd = open(path, O_RDONLY | O_CLOEXEC);
 	if (fd < 0)
 		return -1;
@@ -119,7 +120,7 @@ void procstat_read(struct procstat *p, const char *root)
 	if (slurp(root, "self/limits", text, sizeof text) == 0)
 		procstat_parse_limits(p, text);
 	char path[256];
-	snprintf(path, sizeof path, "%s/self/fd", root);
+	fmt_snprintf(path, sizeof path, "%s/self/fd", root);
 	DIR *d = opendir(path);
 	if (d) {
 		uint64_t n = 0;

@@ -3,6 +3,7 @@
 #include <string.h>
 
 #include "clock.h"
+#include "fmt.h"
 #include "journal.h"
 #include "json.h"
 #include "seq.h"
@@ -100,17 +101,17 @@ static int carry_fence(const struct sf_layout *o, const struct sf_layout *n, uin
 	return *fence >> n->time_bits ? -1 : 0;
 }
 
-static void report_fence(FILE *out, const struct sf_layout *n, uint64_t fence)
+static void report_fence(int out, const struct sf_layout *n, uint64_t fence)
 {
 	char when[32];
 	struct sf_parts p;
 	sf_decompose(n, sf_compose(n, fence, 0, 0), &p);
 	clock_iso8601(p.unix_ms, when);
-	fprintf(out, "snowflakes continue from tick %llu of %s (%s), above every ID issued before\n",
+	fmt_dprint(out, "snowflakes continue from tick %llu of %s (%s), above every ID issued before\n",
 		(unsigned long long)fence, n->name, when);
 }
 
-int reidentify(const struct config *cfg, FILE *out, char *err, size_t errlen)
+int reidentify(const struct config *cfg, int out, char *err, size_t errlen)
 {
 	static struct store s;
 	struct found f = { "", 0 };
@@ -119,7 +120,7 @@ int reidentify(const struct config *cfg, FILE *out, char *err, size_t errlen)
 	shard_kv_identity(mine, cfg->shard_id, cfg->total_shards, cfg->layout.name, cfg->machine_id);
 
 	if (cfg->consul_url[0]) {
-		snprintf(err, errlen, "reidentify rewrites DATA_DIR only, and the shard's state in Consul "
+		fmt_snprintf(err, errlen, "reidentify rewrites DATA_DIR only, and the shard's state in Consul "
 			 "keeps the old identity: run it without CONSUL_URL (README: \"Changing a shard's identity\")");
 		return -1;
 	}
@@ -128,17 +129,17 @@ int reidentify(const struct config *cfg, FILE *out, char *err, size_t errlen)
 		return -1;
 	journal_close(j);
 	if (!f.identity[0]) {
-		snprintf(err, errlen, "DATA_DIR %s records no identity (%s): start it once with the "
+		fmt_snprintf(err, errlen, "DATA_DIR %s records no identity (%s): start it once with the "
 			 "configuration that wrote it, which it then adopts, and reidentify after that",
 			 cfg->data_dir, f.records ? "written by an older version" : "empty");
 		return -1;
 	}
 	if (strcmp(f.identity, mine) == 0) {
-		fprintf(out, "DATA_DIR %s already belongs to %s: nothing to do\n", cfg->data_dir, mine);
+		fmt_dprint(out, "DATA_DIR %s already belongs to %s: nothing to do\n", cfg->data_dir, mine);
 		return 0;
 	}
 	if (parse_identity(f.identity, &from) != 0) {
-		snprintf(err, errlen, "DATA_DIR %s records an identity this version cannot read: %s",
+		fmt_snprintf(err, errlen, "DATA_DIR %s records an identity this version cannot read: %s",
 			 cfg->data_dir, f.identity);
 		return -1;
 	}
@@ -149,7 +150,7 @@ int reidentify(const struct config *cfg, FILE *out, char *err, size_t errlen)
 	uint64_t fence;
 	if (carry_fence(&from.layout, &to.layout, s.fence, &fence) != 0) {
 		store_close(&s);
-		snprintf(err, errlen, "layout %s has no ID above the last ones of layout %s; "
+		fmt_snprintf(err, errlen, "layout %s has no ID above the last ones of layout %s; "
 			 "nothing was changed", to.layout.name, from.layout.name);
 		return -1;
 	}
@@ -161,10 +162,10 @@ int reidentify(const struct config *cfg, FILE *out, char *err, size_t errlen)
 	memcpy(s.identity, mine, sizeof mine);
 	if (store_compact(&s) != 0) {
 		store_close(&s);
-		snprintf(err, errlen, "cannot rewrite the journal in %s; nothing was changed", cfg->data_dir);
+		fmt_snprintf(err, errlen, "cannot rewrite the journal in %s; nothing was changed", cfg->data_dir);
 		return -1;
 	}
-	fprintf(out, "DATA_DIR %s moved from %s to %s: %zu entities carried over by value "
+	fmt_dprint(out, "DATA_DIR %s moved from %s to %s: %zu entities carried over by value "
 		"(every new int/long value lies above every old one)\n",
 		cfg->data_dir, f.identity, mine, s.count);
 	if (fence)

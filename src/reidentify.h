@@ -8,11 +8,10 @@
  * shard's new residue class. */
 #ifndef REIDENTIFY_H
 #define REIDENTIFY_H
-#include <stdio.h>
 #include "config.h"
 
 /* Rewrites cfg->data_dir for cfg's identity, printing what it did to out.
  * 0 done (or nothing to do), -1 with err: nothing was changed. */
-int reidentify(const struct config *cfg, FILE *out, char *err, size_t errlen);
+int reidentify(const struct config *cfg, int out, char *err, size_t errlen);
 
 #endif

@@ -5,6 +5,7 @@
 #include <time.h>
 
 #include "clock.h"
+#include "fmt.h"
 #include "http_client.h"
 #include "seq.h"
 #include "snowflake.h"
@@ -53,7 +54,7 @@ struct old_line {
 
 struct reshard_run {
 	const struct config *cfg;
-	FILE *out;
+	int out;              /* the report's file descriptor */
 	char *err;
 	size_t errlen;
 	struct http_client http;
@@ -98,12 +99,12 @@ static int call(struct reshard_run *x, const char *method, const char *path, con
 	if (http_client_request(&x->http, NULL, clock_mono_ms(), method, path, x->token,
 				body ? body->data : NULL, body ? body->len : 0, REQUEST_TIMEOUT_MS,
 				answered, x) != 0 || (body && body->failed)) {
-		snprintf(x->err, x->errlen, "%s %s: cannot start the request (out of memory?)", method, path);
+		fmt_snprintf(x->err, x->errlen, "%s %s: cannot start the request (out of memory?)", method, path);
 		return -1;
 	}
 	if (x->status == ok || (ok2 && x->status == ok2))
 		return 0;
-	snprintf(x->err, x->errlen, "%s %s: %s%d: %.200s", method, path, x->status ? "HTTP " : "",
+	fmt_snprintf(x->err, x->errlen, "%s %s: %s%d: %.200s", method, path, x->status ? "HTTP " : "",
 		 x->status, x->body.len ? x->body.data : "");
 	return -1;
 }
@@ -115,7 +116,7 @@ static int resolve(struct reshard_run *x)
 	while ((rc = http_client_resolve(&x->http, x->err, x->errlen)) == 1) {
 		struct timespec ms10 = { 0, 10 * 1000 * 1000 };
 		if (clock_mono_ms() > end) {
-			snprintf(x->err, x->errlen, "looking up %s took over %u s", x->http.host,
+			fmt_snprintf(x->err, x->errlen, "looking up %s took over %u s", x->http.host,
 				 RESOLVE_TIMEOUT_MS / 1000);
 			return -1;
 		}
@@ -142,13 +143,13 @@ static int get_value(struct reshard_run *x, const char *key, struct buf *val, in
 	char path[300];
 	char why[160];
 	struct one_value v = { key, val, 0 };
-	snprintf(path, sizeof path, "/v1/kv/%s?consistent", key);
+	fmt_snprintf(path, sizeof path, "/v1/kv/%s?consistent", key);
 	val->len = 0;
 	if (call(x, "GET", path, NULL, 200, 404) != 0)
 		return -1;
 	if (x->status == 200 && shard_kv_parse_listing(x->body.data, x->body.len, on_value, &v, why,
 						       sizeof why) != 0) {
-		snprintf(x->err, x->errlen, "%s: %s", key, why);
+		fmt_snprintf(x->err, x->errlen, "%s: %s", key, why);
 		return -1;
 	}
 	*found = v.found;
@@ -162,11 +163,11 @@ static int read_config(struct reshard_run *x)
 	buf_init(&v);
 	rc = get_value(x, x->config_key, &v, &found);
 	if (rc == 0 && !found) {
-		snprintf(x->err, x->errlen, "no cluster configuration at %s: start the cluster first "
+		fmt_snprintf(x->err, x->errlen, "no cluster configuration at %s: start the cluster first "
 			 "(its first instance writes it)", x->config_key);
 		rc = -1;
 	} else if (rc == 0 && shard_kv_config_parse(v.data, v.len, &x->from) != 0) {
-		snprintf(x->err, x->errlen, "the cluster configuration at %s is malformed: %.*s",
+		fmt_snprintf(x->err, x->errlen, "the cluster configuration at %s is malformed: %.*s",
 			 x->config_key, (int)(v.len > 160 ? 160 : v.len), v.data);
 		rc = -1;
 	}
@@ -184,11 +185,11 @@ static int write_config(struct reshard_run *x, const struct shard_kv_cluster *c)
 	struct buf b;
 	buf_init(&b);
 	buf_append(&b, text, shard_kv_config(text, c));
-	snprintf(path, sizeof path, "/v1/kv/%s?cas=%llu", x->config_key, (unsigned long long)x->index);
+	fmt_snprintf(path, sizeof path, "/v1/kv/%s?cas=%llu", x->config_key, (unsigned long long)x->index);
 	int rc = call(x, "PUT", path, &b, 200, 0);
 	buf_free(&b);
 	if (rc == 0 && strncmp(x->body.data, "true", 4) != 0) {
-		snprintf(x->err, x->errlen, "%s changed meanwhile (another reshard or a new cluster?): "
+		fmt_snprintf(x->err, x->errlen, "%s changed meanwhile (another reshard or a new cluster?): "
 			 "nothing was switched; run it again", x->config_key);
 		return -1;
 	}
@@ -224,7 +225,7 @@ static int on_bucket(void *ud, const char *key, size_t key_len, const char *val,
 	if (key_len != pl + 5 || memcmp(key, c->prefix, pl) != 0 || memcmp(key + pl, "e/", 2) != 0)
 		return 0;
 	if (shard_kv_parse_bucket(val, val_len, add_line, c, why, sizeof why) != 0) {
-		snprintf(c->x->err, c->x->errlen, "%.*s: %s", (int)key_len, key,
+		fmt_snprintf(c->x->err, c->x->errlen, "%.*s: %s", (int)key_len, key,
 			 why[0] ? why : "out of memory");
 		return -1;
 	}
@@ -238,11 +239,11 @@ static int read_shard(struct reshard_run *x, unsigned k)
 	int found = 0;
 	uint64_t fence = 0;
 	shard_kv_prefix(prefix, x->cfg->service_name, x->from.generation, k);
-	snprintf(key, sizeof key, "%sfence", prefix);
+	fmt_snprintf(key, sizeof key, "%sfence", prefix);
 	buf_init(&v);
 	int rc = get_value(x, key, &v, &found);
 	if (rc == 0 && found && parse_u64(v.data, v.len, &fence) != 0) {
-		snprintf(x->err, x->errlen, "%s is not a decimal tick", key);
+		fmt_snprintf(x->err, x->errlen, "%s is not a decimal tick", key);
 		rc = -1;
 	}
 	buf_free(&v);
@@ -250,14 +251,14 @@ static int read_shard(struct reshard_run *x, unsigned k)
 		x->fence = fence;
 	struct collect c = { x, k, prefix };
 	for (int page = 0; rc == 0 && page < SHARD_KV_PAGES; page++) {
-		snprintf(path, sizeof path, "/v1/kv/%se/%x?recurse&consistent", prefix, page);
+		fmt_snprintf(path, sizeof path, "/v1/kv/%se/%x?recurse&consistent", prefix, page);
 		rc = call(x, "GET", path, NULL, 200, 404);
 		if (rc || x->status == 404)
 			continue;
 		x->err[0] = '\0';
 		if (shard_kv_parse_listing(x->body.data, x->body.len, on_bucket, &c, why, sizeof why) != 0) {
 			if (!x->err[0])   /* else on_bucket said why */
-				snprintf(x->err, x->errlen, "%s: %s", path, why);
+				fmt_snprintf(x->err, x->errlen, "%s: %s", path, why);
 			rc = -1;
 		}
 	}
@@ -285,7 +286,7 @@ static int merge(struct reshard_run *x)
 {
 	x->merged = calloc(x->n ? x->n : 1, sizeof *x->merged);
 	if (!x->merged) {
-		snprintf(x->err, x->errlen, "out of memory merging %zu entity lines", x->n);
+		fmt_snprintf(x->err, x->errlen, "out of memory merging %zu entity lines", x->n);
 		return -1;
 	}
 	qsort(x->lines, x->n, sizeof *x->lines, by_name);
@@ -339,7 +340,7 @@ static int write_shard(struct reshard_run *x, unsigned k, struct buf *b, size_t 
 		shard_kv_put_entity(&val, &line);
 		if (i + 1 < x->merged_n && by_bucket(m, m + 1) == 0)
 			continue;   /* more of this bucket */
-		snprintf(key, sizeof key, "%se/%03x", prefix, bucket);
+		fmt_snprintf(key, sizeof key, "%se/%03x", prefix, bucket);
 		/* base64 plus the op's JSON must fit the txn: else send first. */
 		if (*ops && b->len + val.len / 3 * 4 + 400 > SHARD_KV_TXN_BYTES && (rc = flush(x, b, ops)) != 0)
 			break;
@@ -348,13 +349,13 @@ static int write_shard(struct reshard_run *x, unsigned k, struct buf *b, size_t 
 		rc = add_op(x, b, ops);
 	}
 	if (rc == 0 && x->fence) {
-		snprintf(key, sizeof key, "%sfence", prefix);
-		snprintf(num, sizeof num, "%llu", (unsigned long long)x->fence);
+		fmt_snprintf(key, sizeof key, "%sfence", prefix);
+		fmt_snprintf(num, sizeof num, "%llu", (unsigned long long)x->fence);
 		shard_kv_txn_set(b, key, num, strlen(num));
 		rc = add_op(x, b, ops);
 	}
 	if (rc == 0 && val.failed) {
-		snprintf(x->err, x->errlen, "out of memory writing shard %u", k);
+		fmt_snprintf(x->err, x->errlen, "out of memory writing shard %u", k);
 		rc = -1;
 	}
 	buf_free(&val);
@@ -372,7 +373,7 @@ static int write_generation(struct reshard_run *x)
 	struct shard_kv_guard g = { NULL, NULL, x->config_key, x->index };
 	buf_init(&b);
 	shard_kv_txn_begin(&b, &g);
-	snprintf(tree, sizeof tree, "%s/generations/%llu/", x->cfg->service_name,
+	fmt_snprintf(tree, sizeof tree, "%s/generations/%llu/", x->cfg->service_name,
 		 (unsigned long long)(x->from.generation + 1));
 	shard_kv_txn_del_tree(&b, tree);
 	rc = add_op(x, &b, &ops);
@@ -395,7 +396,7 @@ static int delete_old(struct reshard_run *x)
 	buf_init(&b);
 	shard_kv_txn_begin(&b, &g);
 	if (x->from.generation > 1) {
-		snprintf(tree, sizeof tree, "%s/generations/%llu/", x->cfg->service_name,
+		fmt_snprintf(tree, sizeof tree, "%s/generations/%llu/", x->cfg->service_name,
 			 (unsigned long long)x->from.generation);
 		shard_kv_txn_del_tree(&b, tree);
 		rc = add_op(x, &b, &ops);
@@ -418,12 +419,12 @@ static int check_layout(struct reshard_run *x)
 	struct sf_layout l;
 	char why[200];
 	if (sf_layout_parse(x->from.layout, &l, why, sizeof why) != 0) {
-		snprintf(x->err, x->errlen, "the cluster's layout %s: %s", x->from.layout, why);
+		fmt_snprintf(x->err, x->errlen, "the cluster's layout %s: %s", x->from.layout, why);
 		return -1;
 	}
 	uint64_t need = config_machine_default(&l, x->reshard_to), max = sf_max_machine(&l);
 	if (need > max) {
-		snprintf(x->err, x->errlen, "layout %s holds machine IDs 0..%llu; %u shards need up to %llu: "
+		fmt_snprintf(x->err, x->errlen, "layout %s holds machine IDs 0..%llu; %u shards need up to %llu: "
 			 "nothing was changed", l.name, (unsigned long long)max, x->reshard_to,
 			 (unsigned long long)need);
 		return -1;
@@ -437,12 +438,12 @@ static int run(struct reshard_run *x, uint64_t *frozen_ms)
 	if (resolve(x) != 0 || read_config(x) != 0)
 		return -1;
 	if (x->from.reshard_to && x->from.reshard_to != to) {
-		snprintf(x->err, x->errlen, "a reshard to %u shards is under way (%s): finish it first "
+		fmt_snprintf(x->err, x->errlen, "a reshard to %u shards is under way (%s): finish it first "
 			 "(shardid reshard --total %u)", x->from.reshard_to, x->config_key, x->from.reshard_to);
 		return -1;
 	}
 	if (!x->from.reshard_to && x->from.total == to) {
-		fprintf(x->out, "%s has %u shards already: nothing to do\n", x->config_key, to);
+		fmt_dprint(x->out, "%s has %u shards already: nothing to do\n", x->config_key, to);
 		return 1;
 	}
 	if (check_layout(x) != 0)
@@ -453,10 +454,10 @@ static int run(struct reshard_run *x, uint64_t *frozen_ms)
 		frozen.reshard_to = to;
 		if (write_config(x, &frozen) != 0)
 			return -1;
-		fprintf(x->out, "frozen %s at %u shards (generation %llu): no shard reserves more\n",
+		fmt_dprint(x->out, "frozen %s at %u shards (generation %llu): no shard reserves more\n",
 			x->config_key, x->from.total, (unsigned long long)x->from.generation);
 	} else {
-		fprintf(x->out, "%s is frozen already for a reshard to %u shards: finishing it\n",
+		fmt_dprint(x->out, "%s is frozen already for a reshard to %u shards: finishing it\n",
 			x->config_key, to);
 	}
 	for (unsigned k = 1; k <= x->from.total; k++)
@@ -474,7 +475,7 @@ static int run(struct reshard_run *x, uint64_t *frozen_ms)
 	return 0;
 }
 
-int reshard(const struct config *cfg, unsigned to, FILE *out, char *err, size_t errlen)
+int reshard(const struct config *cfg, unsigned to, int out, char *err, size_t errlen)
 {
 	static struct reshard_run x;
 	uint64_t frozen_ms = 0;
@@ -485,30 +486,30 @@ int reshard(const struct config *cfg, unsigned to, FILE *out, char *err, size_t 
 	x.errlen = errlen;
 	x.reshard_to = to;
 	if (!cfg->consul_url[0]) {
-		snprintf(err, errlen, "reshard needs CONSUL_URL: the cluster's state lives in Consul");
+		fmt_snprintf(err, errlen, "reshard needs CONSUL_URL: the cluster's state lives in Consul");
 		return -1;
 	}
 	if (to < 1 || to > 1024) {
-		snprintf(err, errlen, "--total must be 1..1024");
+		fmt_snprintf(err, errlen, "--total must be 1..1024");
 		return -1;
 	}
-	snprintf(x.config_key, sizeof x.config_key, "%s/config", cfg->service_name);
+	fmt_snprintf(x.config_key, sizeof x.config_key, "%s/config", cfg->service_name);
 	if (cfg->consul_token[0])
-		snprintf(x.token, sizeof x.token, "X-Consul-Token: %s\r\n", cfg->consul_token);
+		fmt_snprintf(x.token, sizeof x.token, "X-Consul-Token: %s\r\n", cfg->consul_token);
 	buf_init(&x.body);
 	if (http_client_init(&x.http, cfg->consul_url, err, errlen) != 0)
 		return -1;
 	x.http.max_response = 32u << 20;   /* one page of a shard's state */
 	int rc = run(&x, &frozen_ms);
 	if (rc == 0) {
-		fprintf(out, "resharded %s from %u to %u shards (generation %llu): %zu entities continue above "
+		fmt_dprint(out, "resharded %s from %u to %u shards (generation %llu): %zu entities continue above "
 			"every value of the old layout", cfg->service_name, x.from.total, to,
 			(unsigned long long)(x.from.generation + 1), x.merged_n);
 		if (x.fence)
-			fprintf(out, ", snowflakes from tick %llu", (unsigned long long)x.fence);
-		fprintf(out, "; frozen for %llu ms\n", (unsigned long long)frozen_ms);
+			fmt_dprint(out, ", snowflakes from tick %llu", (unsigned long long)x.fence);
+		fmt_dprint(out, "; frozen for %llu ms\n", (unsigned long long)frozen_ms);
 		if (delete_old(&x) != 0)
-			fprintf(out, "warning: the old generation's state stays in Consul: %s\n", err);
+			fmt_dprint(out, "warning: the old generation's state stays in Consul: %s\n", err);
 		err[0] = '\0';
 	}
 	http_client_close(&x.http, NULL);

@@ -21,7 +21,6 @@
 #ifndef RESHARD_H
 #define RESHARD_H
 #include <stdint.h>
-#include <stdio.h>
 #include "config.h"
 #include "shard_kv.h"
 
@@ -39,8 +38,8 @@ void reshard_merge(struct reshard_entity *m, const struct kv_entity *line, unsig
 void reshard_line(const struct reshard_entity *m, unsigned shard, unsigned total,
 		  struct kv_entity *out);
 
-/* Runs the reshard against cfg's Consul and service, reporting on out.
- * 0 done (or nothing to do), -1 with err. */
-int reshard(const struct config *cfg, unsigned to, FILE *out, char *err, size_t errlen);
+/* Runs the reshard against cfg's Consul and service, reporting on the file
+ * descriptor out. 0 done (or nothing to do), -1 with err. */
+int reshard(const struct config *cfg, unsigned to, int out, char *err, size_t errlen);
 
 #endif

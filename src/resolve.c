@@ -7,13 +7,13 @@
 #include <poll.h>
 #include <pthread.h>
 #include <stdatomic.h>
-#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/random.h>
 #include <unistd.h>
 
 #include "dns.h"
+#include "fmt.h"
 #include "http_lex.h"
 
 #define RESOLVE_WAIT_MS  2000        /* per query and server */
@@ -118,7 +118,7 @@ static const char *candidate(const struct dns_conf *c, const char *host, int k, 
 	int s = as_is_first ? k - 1 : k;
 	if (s < 0 || s >= c->searches)
 		return NULL;
-	snprintf(buf, cap, "%s.%s", host, c->search[s]);
+	fmt_snprintf(buf, cap, "%s.%s", host, c->search[s]);
 	return buf;
 }
 
@@ -177,12 +177,12 @@ struct resolve_job *resolve_start(const char *host, unsigned port, char *err, si
 	pthread_attr_t attr;
 	struct resolve_job *j = calloc(1, sizeof *j);
 	if (!j) {
-		snprintf(err, errlen, "out of memory looking up %s", host);
+		fmt_snprintf(err, errlen, "out of memory looking up %s", host);
 		return NULL;
 	}
 	atomic_init(&j->refs, 2);
 	atomic_init(&j->done, 0);
-	snprintf(j->host, sizeof j->host, "%s", host);
+	fmt_snprintf(j->host, sizeof j->host, "%s", host);
 	j->port_num = port;
 	pthread_attr_init(&attr);
 	pthread_attr_setdetachstate(&attr, PTHREAD_CREATE_DETACHED);
@@ -190,7 +190,7 @@ struct resolve_job *resolve_start(const char *host, unsigned port, char *err, si
 	pthread_attr_destroy(&attr);
 	if (rc != 0) {
 		free(j);
-		snprintf(err, errlen, "cannot start a lookup of %s: %s", host, strerror(rc));
+		fmt_snprintf(err, errlen, "cannot start a lookup of %s: %s", host, strerror(rc));
 		return NULL;
 	}
 	return j;
@@ -211,7 +211,7 @@ int resolve_poll(struct resolve_job *j, struct sockaddr_storage *addr, socklen_t
 			[RESOLVE_NO_ANSWER] = "no answer from the nameservers of /etc/resolv.conf",
 			[RESOLVE_SERVER_FAILED] = "the nameservers of /etc/resolv.conf failed to answer",
 		};
-		snprintf(err, errlen, "cannot resolve %s: %s", j->host, why[rc]);
+		fmt_snprintf(err, errlen, "cannot resolve %s: %s", j->host, why[rc]);
 	}
 	resolve_drop(j);
 	return rc == 0 ? 0 : -1;

@@ -5,7 +5,6 @@
 #include <netinet/in.h>
 #include <netinet/tcp.h>
 #include <signal.h>
-#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/resource.h>
@@ -14,6 +13,7 @@
 
 #include "clock.h"
 #include "conn.h"
+#include "fmt.h"
 #include "http_resp.h"
 #include "log.h"
 #include "metrics.h"
@@ -69,7 +69,7 @@ struct server *server_create(const struct config *cfg, const struct http_handler
 {
 	struct sockaddr_in sa = { .sin_family = AF_INET, .sin_port = htons((uint16_t)cfg->port) };
 	if (inet_pton(AF_INET, cfg->bind_addr, &sa.sin_addr) != 1) {
-		snprintf(err, errlen, "BIND_ADDR=%s is not an IPv4 address", cfg->bind_addr);
+		fmt_snprintf(err, errlen, "BIND_ADDR=%s is not an IPv4 address", cfg->bind_addr);
 		return NULL;
 	}
 	struct server *s = calloc(1, sizeof *s);
@@ -91,7 +91,7 @@ struct server *server_create(const struct config *cfg, const struct http_handler
 			 s->max_conns, fds);
 	s->conns.loop = loop_create(fds);
 	if (!s->conns.loop) {
-		snprintf(err, errlen, "out of memory creating the event loop for %d descriptors", fds);
+		fmt_snprintf(err, errlen, "out of memory creating the event loop for %d descriptors", fds);
 		close(fd);
 		free(s);
 		return NULL;
@@ -100,7 +100,7 @@ struct server *server_create(const struct config *cfg, const struct http_handler
 	s->listen_fd = fd;
 	return s;
 err:
-	snprintf(err, errlen, "cannot listen on %s:%u: %s", cfg->bind_addr, cfg->port, strerror(errno));
+	fmt_snprintf(err, errlen, "cannot listen on %s:%u: %s", cfg->bind_addr, cfg->port, strerror(errno));
 	if (fd >= 0)
 		close(fd);
 	free(s);

@@ -1,25 +1,25 @@
 #include "shard_kv.h"
 
-#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
+#include "fmt.h"
 #include "http_lex.h"
 
 size_t shard_kv_identity(char out[SHARD_KV_IDENTITY_MAX], unsigned shard, unsigned total,
 			 const char *layout, uint64_t machine)
 {
-	int n = snprintf(out, SHARD_KV_IDENTITY_MAX, "shard=%u totalShards=%u layout=%s machineId=%llu",
+	int n = fmt_snprintf(out, SHARD_KV_IDENTITY_MAX, "shard=%u totalShards=%u layout=%s machineId=%llu",
 			 shard, total, layout, (unsigned long long)machine);
 	return n < 0 ? 0 : (size_t)n < SHARD_KV_IDENTITY_MAX ? (size_t)n : SHARD_KV_IDENTITY_MAX - 1;
 }
 
 size_t shard_kv_config(char out[SHARD_KV_CONFIG_MAX], const struct shard_kv_cluster *c)
 {
-	int n = snprintf(out, SHARD_KV_CONFIG_MAX, "totalShards=%u layout=%s generation=%llu",
+	int n = fmt_snprintf(out, SHARD_KV_CONFIG_MAX, "totalShards=%u layout=%s generation=%llu",
 			 c->total, c->layout, (unsigned long long)c->generation);
 	if (c->reshard_to && n > 0 && n < SHARD_KV_CONFIG_MAX)
-		n += snprintf(out + n, SHARD_KV_CONFIG_MAX - (size_t)n, " reshardTo=%u", c->reshard_to);
+		n += fmt_snprintf(out + n, SHARD_KV_CONFIG_MAX - (size_t)n, " reshardTo=%u", c->reshard_to);
 	return n < 0 ? 0 : (size_t)n < SHARD_KV_CONFIG_MAX ? (size_t)n : SHARD_KV_CONFIG_MAX - 1;
 }
 
@@ -27,9 +27,9 @@ size_t shard_kv_prefix(char out[SHARD_KV_PREFIX_MAX], const char *svc, uint64_t 
 		       unsigned shard)
 {
 	int n = generation > 1 ?
-		snprintf(out, SHARD_KV_PREFIX_MAX, "%s/generations/%llu/shards/%u/", svc,
+		fmt_snprintf(out, SHARD_KV_PREFIX_MAX, "%s/generations/%llu/shards/%u/", svc,
 			 (unsigned long long)generation, shard) :
-		snprintf(out, SHARD_KV_PREFIX_MAX, "%s/shards/%u/", svc, shard);
+		fmt_snprintf(out, SHARD_KV_PREFIX_MAX, "%s/shards/%u/", svc, shard);
 	return n < 0 ? 0 : (size_t)n < SHARD_KV_PREFIX_MAX ? (size_t)n : SHARD_KV_PREFIX_MAX - 1;
 }
 
@@ -173,7 +173,7 @@ int shard_kv_parse_bucket(const char *v, size_t n,
 	}
 	return 0;
 bad:
-	snprintf(err, errlen, "malformed entity line %u (expected \"name type start mark[ prefix=P][ format=base62][ deleted]\")",
+	fmt_snprintf(err, errlen, "malformed entity line %u (expected \"name type start mark[ prefix=P][ format=base62][ deleted]\")",
 		 line);
 	return -1;
 }
@@ -348,7 +348,7 @@ int shard_kv_parse_listing(const char *json, size_t n,
 		if (need > val_cap) {
 			char *p = realloc(val, need);
 			if (!p) {
-				snprintf(err, errlen, "out of memory decoding a value of %zu bytes", value_len);
+				fmt_snprintf(err, errlen, "out of memory decoding a value of %zu bytes", value_len);
 				goto out;
 			}
 			val = p;
@@ -356,7 +356,7 @@ int shard_kv_parse_listing(const char *json, size_t n,
 		}
 		long dn = value ? shard_kv_unbase64(value, value_len, val, val_cap) : 0;
 		if (dn < 0) {
-			snprintf(err, errlen, "value of key %.*s is not base64", (int)(key_len > 200 ? 200 : key_len), key);
+			fmt_snprintf(err, errlen, "value of key %.*s is not base64", (int)(key_len > 200 ? 200 : key_len), key);
 			goto out;
 		}
 		int r = fn(ud, key, key_len, val, (size_t)dn);
@@ -374,7 +374,7 @@ done:
 	rc = 0;
 	goto out;
 bad:
-	snprintf(err, errlen, "malformed KV listing at offset %zu", (size_t)(s.p - json));
+	fmt_snprintf(err, errlen, "malformed KV listing at offset %zu", (size_t)(s.p - json));
 out:
 	free(val);
 	return rc;

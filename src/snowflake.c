@@ -1,8 +1,9 @@
 /* Snowflake layouts, ID packing and the generator. Pure: the caller passes
  * the wall clock in and persists fences; nothing here reads a clock. */
-#include <stdio.h>
 #include <string.h>
 #include "snowflake.h"
+
+#include "fmt.h"
 
 #define UNIT_MS_MAX     UINT64_C(86400000)       /* one day */
 #define SEQ_BITS_MAX    22
@@ -70,7 +71,7 @@ static int parse_custom(const char *spec, struct sf_layout *out, char *err, size
 	size_t len = strlen(spec);
 
 	if (len >= sizeof out->name) {
-		snprintf(err, errlen, "custom layout '%.40s...' is %zu bytes long, at most %zu",
+		fmt_snprintf(err, errlen, "custom layout '%.40s...' is %zu bytes long, at most %zu",
 			 spec, len, sizeof out->name - 1);
 		return -1;
 	}
@@ -89,7 +90,7 @@ static int parse_custom(const char *spec, struct sf_layout *out, char *err, size
 		if (r == -2)
 			goto shape;
 		if (r < 0 || v[f] < lo[f]) {
-			snprintf(err, errlen, "custom layout '%s': %s %.*s is out of range %llu..%llu",
+			fmt_snprintf(err, errlen, "custom layout '%s': %s %.*s is out of range %llu..%llu",
 				 spec, names[f], (int)(end[f] - start[f]), start[f],
 				 (unsigned long long)lo[f], (unsigned long long)hi[f]);
 			return -1;
@@ -97,7 +98,7 @@ static int parse_custom(const char *spec, struct sf_layout *out, char *err, size
 	}
 	unsigned time_bits = 63 - (unsigned)v[1] - (unsigned)v[2];
 	if (time_bits < TIME_BITS_MIN) {
-		snprintf(err, errlen, "custom layout '%s': SEQ_BITS + MACHINE_BITS = %u leaves %u time "
+		fmt_snprintf(err, errlen, "custom layout '%s': SEQ_BITS + MACHINE_BITS = %u leaves %u time "
 			 "bits, need at least %d (SEQ_BITS + MACHINE_BITS at most %d)",
 			 spec, (unsigned)(v[1] + v[2]), time_bits, TIME_BITS_MIN, 63 - TIME_BITS_MIN);
 		return -1;
@@ -112,7 +113,7 @@ static int parse_custom(const char *spec, struct sf_layout *out, char *err, size
 	out->epoch_ms = v[3];
 	return 0;
 shape:
-	snprintf(err, errlen, "custom layout '%s': expected "
+	fmt_snprintf(err, errlen, "custom layout '%s': expected "
 		 "custom:TIME_UNIT_MS/SEQ_BITS/MACHINE_BITS/EPOCH_MS with four decimal numbers", spec);
 	return -1;
 }
@@ -129,7 +130,7 @@ int sf_layout_parse(const char *s, struct sf_layout *out, char *err, size_t errl
 	}
 	if (strncmp(s, "custom:", 7) == 0)
 		return parse_custom(s, out, err, errlen);
-	snprintf(err, errlen, "unknown snowflake layout '%.64s': expected sonyflake, twitter or "
+	fmt_snprintf(err, errlen, "unknown snowflake layout '%.64s': expected sonyflake, twitter or "
 		 "custom:TIME_UNIT_MS/SEQ_BITS/MACHINE_BITS/EPOCH_MS", s);
 	return -1;
 }

@@ -1,10 +1,10 @@
 #include "store.h"
 
 #include <errno.h>
-#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
+#include "fmt.h"
 #include "log.h"
 #include "metrics.h"
 
@@ -213,7 +213,7 @@ static int persist(struct store *s, const struct jrec *recs, size_t n)
 		if (!s->failure[0])
 			log_error("msg=\"journal write failed: refusing to hand out unreserved values\" error=\"%s\"",
 				  strerror(err));
-		snprintf(s->failure, sizeof s->failure, "journal write failed: %s", strerror(err));
+		fmt_snprintf(s->failure, sizeof s->failure, "journal write failed: %s", strerror(err));
 		return -1;
 	}
 	if (s->failure[0]) {
@@ -751,7 +751,7 @@ int store_open(struct store *s, const char *dir, uint64_t shard, uint64_t total,
 	s->shard = shard;
 	s->total = total;
 	if (grow_buckets(s) != 0) {
-		snprintf(err, errlen, "out of memory");
+		fmt_snprintf(err, errlen, "out of memory");
 		return -1;
 	}
 	shard_kv_identity(s->identity, (unsigned)shard, (unsigned)total, layout->name, machine);
@@ -763,7 +763,7 @@ int store_open(struct store *s, const char *dir, uint64_t shard, uint64_t total,
 		s->compacted_bytes = journal_bytes(s->journal);
 		if (shard == 0 && (rp.identity[0] || rp.records)) {
 			/* SHARD_ID=auto found no identity before (store_peek_identity). */
-			snprintf(err, errlen, "DATA_DIR %s holds state %s; with SHARD_ID=auto start it with "
+			fmt_snprintf(err, errlen, "DATA_DIR %s holds state %s; with SHARD_ID=auto start it with "
 				 "the shard it belongs to once", dir,
 				 rp.identity[0] ? "that names its shard" : "without a shard identity");
 			return -2;
@@ -771,7 +771,7 @@ int store_open(struct store *s, const char *dir, uint64_t shard, uint64_t total,
 		if (shard == 0) {
 			s->identity[0] = '\0';   /* written by store_assign once claimed */
 		} else if (rp.identity[0] && strcmp(rp.identity, s->identity) != 0) {
-			snprintf(err, errlen, "DATA_DIR %s holds the state of %s, but this instance is "
+			fmt_snprintf(err, errlen, "DATA_DIR %s holds the state of %s, but this instance is "
 				 "configured as %s; start it with the configuration that wrote the state, "
 				 "or move the state with `shardid reidentify` (README: \"Changing a shard's "
 				 "identity\")", dir, rp.identity, s->identity);
@@ -780,7 +780,7 @@ int store_open(struct store *s, const char *dir, uint64_t shard, uint64_t total,
 		if (!rp.identity[0] && shard) {
 			struct jrec id = identity_rec(s);
 			if (persist(s, &id, 1) != 0) {
-				snprintf(err, errlen, "cannot record the shard identity in %s: %s", dir, s->failure);
+				fmt_snprintf(err, errlen, "cannot record the shard identity in %s: %s", dir, s->failure);
 				return -1;
 			}
 			if (rp.records)
@@ -814,7 +814,7 @@ int store_peek_identity(const char *dir, char out[SHARD_KV_IDENTITY_MAX], char *
 	if (!j)
 		return -1;
 	journal_close(j);
-	snprintf(out, SHARD_KV_IDENTITY_MAX, "%s", identity);
+	fmt_snprintf(out, SHARD_KV_IDENTITY_MAX, "%s", identity);
 	return identity[0] != '\0';
 }
 

@@ -1,9 +1,9 @@
 #include "store_kv.h"
 
-#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
+#include "fmt.h"
 #include "log.h"
 
 int store_kv_enable(struct store *s)
@@ -53,7 +53,7 @@ int store_kv_read_bucket(struct store *s, const char *val, size_t n, char *err, 
 {
 	int rc = shard_kv_parse_bucket(val, n, merge_one, s, err, errlen);
 	if (rc == -2)
-		snprintf(err, errlen, "out of memory merging the shard state");
+		fmt_snprintf(err, errlen, "out of memory merging the shard state");
 	return rc ? -1 : 0;
 }
 
@@ -101,9 +101,9 @@ static void mark_sent(void *ud, struct entity *e)
 static void key_of(char *out, size_t cap, const char *prefix, const char *what, unsigned bucket)
 {
 	if (what)
-		snprintf(out, cap, "%s%s", prefix, what);
+		fmt_snprintf(out, cap, "%s%s", prefix, what);
 	else
-		snprintf(out, cap, "%se/%03x", prefix, bucket);
+		fmt_snprintf(out, cap, "%se/%03x", prefix, bucket);
 }
 
 size_t store_kv_txn(struct store *s, struct buf *body, const char *prefix,

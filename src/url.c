@@ -1,16 +1,16 @@
 #include "url.h"
 
-#include <stdio.h>
 #include <string.h>
 #include <strings.h>
 
+#include "fmt.h"
 #include "http_lex.h"
 
 #define SHAPE "expected http://host[:port][/prefix]"
 
 static int url_fail(char *err, size_t errlen, const char *why)
 {
-	snprintf(err, errlen, "%s", why);
+	fmt_snprintf(err, errlen, "%s", why);
 	return -1;
 }
 

@@ -7,7 +7,7 @@
  *  - as a string value: json_str's output has no raw control byte and parses
  *    back to the same bytes exactly when they are well-formed UTF-8;
  *  - as integers: buf_u64/buf_i64/json_u64_str print what printf prints.
- * fuzz-src: src/json.c src/buf.c */
+ * fuzz-src: src/json.c src/buf.c src/fmt.c */
 #include "json.h"
 #include <inttypes.h>
 #include <stdint.h>

@@ -9,7 +9,7 @@
  *    also across restarts, so no (tick, sequence) pair repeats; nothing
  *    comes from a tick at or beyond the fence or from the future; every
  *    non-OK status leaves the generator unchanged.
- * fuzz-src: src/snowflake.c */
+ * fuzz-src: src/snowflake.c src/fmt.c */
 #include "snowflake.h"
 #include <inttypes.h>
 #include <stdint.h>
