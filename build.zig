@@ -45,6 +45,7 @@ const sources = [_]struct { []const u8, Heat }{
     .{ "procstat.c", .cold },
     .{ "reidentify.c", .cold },
     .{ "reshard.c", .cold },
+    .{ "sort.c", .cold },
     .{ "resolve.c", .cold },
     .{ "route.c", .hot },
     .{ "seq.c", .hot },

@@ -401,7 +401,7 @@ static void failed(struct consul_core *c, enum consul_op op, const struct consul
 	if (a->status == 0)
 		c->reachable = 0;
 	/* Consul answers 500 "invalid session" once the session is gone. */
-	if (op == CONSUL_ACQUIRE && a->status >= 500 && memmem(a->body, a->body_len, "session", 7)) {
+	if (op == CONSUL_ACQUIRE && a->status >= 500 && lex_find(a->body, a->body_len, "session", 7)) {
 		log_warn("msg=\"Consul rejected the session; creating a new one\" session=%s", c->session);
 		c->session[0] = '\0';
 		c->session_at = 0;
@@ -880,7 +880,7 @@ static void watch_answer(struct consul_core *c, const struct consul_answer *a, u
 	/* The index only grows; a smaller one means Consul's state was reset. */
 	c->watch_index = a->index >= c->watch_index ? a->index : 0;
 	c->watch_at = mono;
-	if (a->status == 404 || !memmem(a->body, a->body_len, "\"Session\"", 9))
+	if (a->status == 404 || !lex_find(a->body, a->body_len, "\"Session\"", 9))
 		c->acquire_at = mono;   /* free: ask for it now */
 }
 

@@ -21,7 +21,8 @@ int gate_set(const char *r)
 		log_warn("msg=\"not handing out IDs\" reason=\"%.*s\"", (int)sizeof reason - 1, r);
 	else
 		log_info("msg=\"handing out IDs\"");
-	strncpy(reason, r, sizeof reason - 1);
-	reason[sizeof reason - 1] = '\0';
+	size_t n = strnlen(r, sizeof reason - 1);
+	memcpy(reason, r, n);
+	reason[n] = '\0';
 	return 1;
 }

@@ -6,6 +6,9 @@
 #include <stddef.h>
 #include <string.h>
 
+/* The first needle[0..m) in hay[0..n), or NULL (memmem's contract). */
+const char *lex_find(const char *hay, size_t n, const char *needle, size_t m);
+
 /* RFC 9110 tchar: the bytes allowed in methods and header names. */
 extern const unsigned char http_tchar[256];
 /* Field-value byte: VCHAR, SP, HTAB or obs-text (>= 0x80); no controls, no DEL. */

@@ -8,6 +8,7 @@
 #include <unistd.h>
 
 #include "fmt.h"
+#include "http_lex.h"
 
 /* Reads a whole small file into out (NUL-terminated); -1 when it cannot. */
 static int slurp(const char *root, const char *name, char *out, size_t cap)
@@ -80,7 +81,7 @@ int procstat_parse_stat(struct procstat *p, const char *text, uint64_t ticks_per
 
 int procstat_parse_limits(struct procstat *p, const char *text)
 {
-	const char *s = memmem(text, strlen(text), "\nMax open files", 15);
+	const char *s = lex_find(text, strlen(text), "\nMax open files", 15);
 	if (!s)
 		return -1;
 	s += strlen("\nMax open files");
@@ -102,7 +103,7 @@ static uint64_t boot_time(const char *root)
 	uint64_t v = 0;
 	if (slurp(root, "stat", text, sizeof text) != 0)
 		return 0;
-	const char *s = memmem(text, strlen(text), "\nbtime ", 7);
+	const char *s = lex_find(text, strlen(text), "\nbtime ", 7);
 	if (!s)
 		return 0;
 	s += strlen("\nbtime ");

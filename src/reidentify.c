@@ -4,6 +4,7 @@
 
 #include "clock.h"
 #include "fmt.h"
+#include "http_lex.h"
 #include "journal.h"
 #include "json.h"
 #include "seq.h"
@@ -51,7 +52,7 @@ static int parse_identity(const char *s, struct identity *id)
 	char layout[64], err[200];
 	const char *p = s, *end;
 	if (field(&p, "shard=", &shard) || field(&p, " totalShards=", &total) ||
-	    strncmp(p, " layout=", 8) != 0 || !(end = memmem(p + 8, strlen(p + 8), " machineId=", 11)) ||
+	    strncmp(p, " layout=", 8) != 0 || !(end = lex_find(p + 8, strlen(p + 8), " machineId=", 11)) ||
 	    (size_t)(end - p - 8) >= sizeof layout)
 		return -1;
 	memcpy(layout, p + 8, (size_t)(end - p - 8));

@@ -8,6 +8,7 @@
 #include "fmt.h"
 #include "http_client.h"
 #include "seq.h"
+#include "sort.h"
 #include "snowflake.h"
 
 #define REQUEST_TIMEOUT_MS 10000
@@ -49,7 +50,7 @@ void reshard_line(const struct reshard_entity *m, unsigned shard, unsigned total
 
 struct old_line {
 	struct kv_entity e;
-	unsigned shard;
+	unsigned shard, bucket;
 };
 
 struct reshard_run {
@@ -200,6 +201,11 @@ static int write_config(struct reshard_run *x, const struct shard_kv_cluster *c)
 
 struct collect { struct reshard_run *x; unsigned shard; const char *prefix; };
 
+static unsigned bucket_of(const struct kv_entity *e)
+{
+	return shard_kv_bucket(shard_kv_hash(e->name, e->name_len));
+}
+
 static int add_line(void *ud, const struct kv_entity *e)
 {
 	struct collect *c = ud;
@@ -213,6 +219,7 @@ static int add_line(void *ud, const struct kv_entity *e)
 		x->cap = cap;
 	}
 	x->lines[x->n].e = *e;
+	x->lines[x->n].bucket = bucket_of(e);
 	x->lines[x->n++].shard = c->shard;
 	return 0;
 }
@@ -265,39 +272,40 @@ static int read_shard(struct reshard_run *x, unsigned k)
 	return rc;
 }
 
-static int by_name(const void *a, const void *b)
+/* Lines by bucket, then name: a name's lines are neighbours, and the
+ * merged entities come out in the order their buckets are written. */
+static int by_bucket_name(const void *a, const void *b)
 {
-	const struct kv_entity *p = &((const struct old_line *)a)->e, *q = &((const struct old_line *)b)->e;
-	size_t n = p->name_len < q->name_len ? p->name_len : q->name_len;
-	int c = memcmp(p->name, q->name, n);
-	return c ? c : (p->name_len > q->name_len) - (p->name_len < q->name_len);
+	const struct old_line *p = *(struct old_line *const *)a, *q = *(struct old_line *const *)b;
+	if (p->bucket != q->bucket)
+		return p->bucket > q->bucket ? 1 : -1;
+	size_t n = p->e.name_len < q->e.name_len ? p->e.name_len : q->e.name_len;
+	int c = memcmp(p->e.name, q->e.name, n);
+	return c ? c : (p->e.name_len > q->e.name_len) - (p->e.name_len < q->e.name_len);
 }
 
-static int by_bucket(const void *a, const void *b)
-{
-	const struct reshard_entity *p = a, *q = b;
-	unsigned x = shard_kv_bucket(shard_kv_hash(p->e.name, p->e.name_len));
-	unsigned y = shard_kv_bucket(shard_kv_hash(q->e.name, q->e.name_len));
-	return (x > y) - (x < y);
-}
-
-/* One merged entity per name, ordered by bucket. */
+/* One merged entity per name, ordered by bucket. Pointers are sorted, not
+ * the lines: a line is a few hundred bytes. */
 static int merge(struct reshard_run *x)
 {
+	struct old_line **order = malloc((x->n ? x->n : 1) * sizeof *order);
 	x->merged = calloc(x->n ? x->n : 1, sizeof *x->merged);
-	if (!x->merged) {
+	if (!order || !x->merged) {
+		free(order);
 		fmt_snprintf(x->err, x->errlen, "out of memory merging %zu entity lines", x->n);
 		return -1;
 	}
-	qsort(x->lines, x->n, sizeof *x->lines, by_name);
+	for (size_t i = 0; i < x->n; i++)
+		order[i] = &x->lines[i];
+	sort(order, x->n, sizeof *order, by_bucket_name);
 	for (size_t i = 0; i < x->n; i++) {
-		if (i && by_name(&x->lines[i - 1], &x->lines[i]) != 0)
+		if (i && by_bucket_name(&order[i - 1], &order[i]) != 0)
 			x->merged_n++;
-		reshard_merge(&x->merged[x->merged_n], &x->lines[i].e, x->lines[i].shard, x->from.total);
+		reshard_merge(&x->merged[x->merged_n], &order[i]->e, order[i]->shard, x->from.total);
 	}
 	if (x->n)
 		x->merged_n++;
-	qsort(x->merged, x->merged_n, sizeof *x->merged, by_bucket);
+	free(order);
 	return 0;
 }
 
@@ -334,11 +342,11 @@ static int write_shard(struct reshard_run *x, unsigned k, struct buf *b, size_t 
 	buf_init(&val);
 	for (size_t i = 0; rc == 0 && i < x->merged_n; i++) {
 		const struct reshard_entity *m = &x->merged[i];
-		unsigned bucket = shard_kv_bucket(shard_kv_hash(m->e.name, m->e.name_len));
+		unsigned bucket = bucket_of(&m->e);
 		struct kv_entity line;
 		reshard_line(m, k, x->reshard_to, &line);
 		shard_kv_put_entity(&val, &line);
-		if (i + 1 < x->merged_n && by_bucket(m, m + 1) == 0)
+		if (i + 1 < x->merged_n && bucket_of(&m[1].e) == bucket)
 			continue;   /* more of this bucket */
 		fmt_snprintf(key, sizeof key, "%se/%03x", prefix, bucket);
 		/* base64 plus the op's JSON must fit the txn: else send first. */

@@ -443,7 +443,7 @@ int shard_kv_txn_failed_op(const char *body, size_t n)
 {
 	/* {"Errors":[{"OpIndex":1,"What":"..."}],...}, which Consul indents. */
 	static const char key[] = "\"OpIndex\":";
-	const char *p = memmem(body, n, key, sizeof key - 1);
+	const char *p = lex_find(body, n, key, sizeof key - 1);
 	uint64_t i;
 	if (!p)
 		return -1;

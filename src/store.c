@@ -7,6 +7,7 @@
 #include "fmt.h"
 #include "log.h"
 #include "metrics.h"
+#include "sort.h"
 
 /* Segment sizes follow demand: each reservation covers what the entity used
  * per second since the previous one, times SEGMENT_HORIZON_MS. A hot entity
@@ -633,7 +634,7 @@ struct entity **store_sorted(struct store *s)
 		for (struct entity *e = s->buckets[i]; e; e = e->next)
 			if (!e->deleted)
 				v[n++] = e;
-	qsort(v, n, sizeof *v, by_name);
+	sort(v, n, sizeof *v, by_name);
 	return v;
 }
 

@@ -7,7 +7,7 @@
  *    valid name, start <= mark and a style that suits its type, and writing it back with
  *    shard_kv_put_entity parses to the same entity;
  *  - as bytes: base64 encoding then decoding gives them back.
- * fuzz-src: src/shard_kv.c src/json.c src/buf.c src/idtype.c src/tsid.c src/fmt.c */
+ * fuzz-src: src/shard_kv.c src/json.c src/buf.c src/idtype.c src/tsid.c src/fmt.c src/http_lex.c */
 #include "shard_kv.h"
 #include <stdint.h>
 #include <stdlib.h>
