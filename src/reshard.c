@@ -311,6 +311,16 @@ static int merge(struct reshard_run *x)
 
 /* ---- the new generation's state ---- */
 
+/* Starts a txn in b that writes only while the configuration is the one
+ * this run read (or wrote) last. */
+static void txn_begin(struct reshard_run *x, struct buf *b, size_t *ops)
+{
+	struct shard_kv_guard g = { NULL, NULL, x->config_key, x->index };
+	b->len = 0;
+	*ops = 0;
+	shard_kv_txn_begin(b, &g);
+}
+
 /* Sends the txn in b (closing it) unless it holds only its check. */
 static int flush(struct reshard_run *x, struct buf *b, size_t *ops)
 {
@@ -318,10 +328,7 @@ static int flush(struct reshard_run *x, struct buf *b, size_t *ops)
 		return 0;
 	shard_kv_txn_end(b);
 	int rc = call(x, "PUT", "/v1/txn", b, 200, 0);
-	struct shard_kv_guard g = { NULL, NULL, x->config_key, x->index };
-	b->len = 0;
-	*ops = 0;
-	shard_kv_txn_begin(b, &g);
+	txn_begin(x, b, ops);
 	return rc;
 }
 
@@ -329,6 +336,16 @@ static int flush(struct reshard_run *x, struct buf *b, size_t *ops)
 static int add_op(struct reshard_run *x, struct buf *b, size_t *ops)
 {
 	return ++*ops < SHARD_KV_TXN_OPS - 1 ? 0 : flush(x, b, ops);
+}
+
+/* Deletes everything a generation (above 1) keeps under its own prefix. */
+static int del_generation(struct reshard_run *x, struct buf *b, size_t *ops, uint64_t generation)
+{
+	char tree[SHARD_KV_PREFIX_MAX];
+	fmt_snprintf(tree, sizeof tree, "%s/generations/%llu/", x->cfg->service_name,
+		     (unsigned long long)generation);
+	shard_kv_txn_del_tree(b, tree);
+	return add_op(x, b, ops);
 }
 
 /* Shard k of the new layout: every entity, bucket by bucket, and the fence. */
@@ -374,17 +391,11 @@ static int write_shard(struct reshard_run *x, unsigned k, struct buf *b, size_t 
  * earlier, interrupted run left there is deleted first. */
 static int write_generation(struct reshard_run *x)
 {
-	char tree[SHARD_KV_PREFIX_MAX];
 	struct buf b;
-	size_t ops = 0;
-	int rc = 0;
-	struct shard_kv_guard g = { NULL, NULL, x->config_key, x->index };
+	size_t ops;
 	buf_init(&b);
-	shard_kv_txn_begin(&b, &g);
-	fmt_snprintf(tree, sizeof tree, "%s/generations/%llu/", x->cfg->service_name,
-		 (unsigned long long)(x->from.generation + 1));
-	shard_kv_txn_del_tree(&b, tree);
-	rc = add_op(x, &b, &ops);
+	txn_begin(x, &b, &ops);
+	int rc = del_generation(x, &b, &ops, x->from.generation + 1);
 	for (unsigned k = 1; rc == 0 && k <= x->reshard_to; k++)
 		rc = write_shard(x, k, &b, &ops);
 	if (rc == 0)
@@ -398,17 +409,12 @@ static int delete_old(struct reshard_run *x)
 {
 	char tree[SHARD_KV_PREFIX_MAX];
 	struct buf b;
-	size_t ops = 0;
+	size_t ops;
 	int rc = 0;
-	struct shard_kv_guard g = { NULL, NULL, x->config_key, x->index };
 	buf_init(&b);
-	shard_kv_txn_begin(&b, &g);
-	if (x->from.generation > 1) {
-		fmt_snprintf(tree, sizeof tree, "%s/generations/%llu/", x->cfg->service_name,
-			 (unsigned long long)x->from.generation);
-		shard_kv_txn_del_tree(&b, tree);
-		rc = add_op(x, &b, &ops);
-	}
+	txn_begin(x, &b, &ops);
+	if (x->from.generation > 1)
+		rc = del_generation(x, &b, &ops, x->from.generation);
 	/* Generation 1's keys sit beside the locks (<svc>/shards/<k>), which stay. */
 	for (unsigned k = 1; rc == 0 && x->from.generation == 1 && k <= x->from.total; k++) {
 		shard_kv_prefix(tree, x->cfg->service_name, 1, k);

@@ -2,6 +2,7 @@
  * check_summary() prints "N passed, N failed" and returns the exit code. */
 #ifndef CHECK_H
 #define CHECK_H
+#include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -55,6 +56,17 @@ static inline const char *check_at_edge(const char *s, size_t n)
 		abort();
 	memmove(check_edge - n, s, n);
 	return check_edge - n;
+}
+
+/* A deterministic pseudo-random number in [0, n) (xorshift64): the
+ * randomised tests repeat exactly. */
+static inline uint64_t check_rnd(uint64_t n)
+{
+	static uint64_t x = 0x9E3779B97F4A7C15ull;
+	x ^= x << 13;
+	x ^= x >> 7;
+	x ^= x << 17;
+	return x % n;
 }
 
 static int check_summary(const char *name)

@@ -8,31 +8,9 @@
 #include <stdint.h>
 #include <string.h>
 #include "check.h"
+#include "kv_line.h"
 #include "reshard.h"
 #include "seq.h"
-
-static struct kv_entity line(const char *name, enum id_type t, uint64_t start, uint64_t mark,
-			     int deleted)
-{
-	struct kv_entity e;
-	memset(&e, 0, sizeof e);
-	e.name_len = strlen(name);
-	memcpy(e.name, name, e.name_len);
-	e.type = t;
-	e.start_i = start;
-	e.mark_i = mark;
-	e.deleted = deleted;
-	return e;
-}
-
-static uint64_t rng = 0x9E3779B97F4A7C15ull;
-static uint64_t rnd(uint64_t n)
-{
-	rng ^= rng << 13;
-	rng ^= rng >> 7;
-	rng ^= rng << 17;
-	return rng % n;
-}
 
 static void test_every_layout_change(void)
 {
@@ -44,8 +22,8 @@ static void test_every_layout_change(void)
 				uint64_t highest = 0;   /* the largest value any old shard may have used */
 				memset(&merged, 0, sizeof merged);
 				for (unsigned k = 1; k <= n; k++) {
-					uint64_t mark = rnd(4) ? rnd(1000) : 0;
-					struct kv_entity e = line("e", TYPE_LONG, mark ? rnd(mark) : 0, mark, 0);
+					uint64_t mark = check_rnd(4) ? check_rnd(1000) : 0;
+					struct kv_entity e = kv_line("e", TYPE_LONG, mark ? check_rnd(mark) : 0, mark, 0);
 					reshard_merge(&merged, &e, k, n);
 					if (mark && k + (mark - 1) * n > highest)
 						highest = k + (mark - 1) * n;
@@ -71,7 +49,7 @@ static void test_examples(void)
 	/* 2 -> 3: shard 1 used 1, 3, 5 (mark 3), shard 2 used 2, 4 (mark 2):
 	 * below 7 and 6 everything may be taken; the new shards go on from 7. */
 	struct reshard_entity m;
-	struct kv_entity out, a = line("orders", TYPE_INT, 0, 3, 0), b = line("orders", TYPE_INT, 0, 2, 0);
+	struct kv_entity out, a = kv_line("orders", TYPE_INT, 0, 3, 0), b = kv_line("orders", TYPE_INT, 0, 2, 0);
 	memset(&m, 0, sizeof m);
 	reshard_merge(&m, &a, 1, 2);
 	reshard_merge(&m, &b, 2, 2);
@@ -86,7 +64,7 @@ static void test_examples(void)
 
 	/* An int sequence used up on one old shard: used up on every new one. */
 	struct seq_shape s = seq_shape_make(1, 2, TYPE_INT);
-	struct kv_entity full = line("full", TYPE_INT, 0, seq_count(&s), 0);
+	struct kv_entity full = kv_line("full", TYPE_INT, 0, seq_count(&s), 0);
 	memset(&m, 0, sizeof m);
 	reshard_merge(&m, &full, 1, 2);
 	for (unsigned k = 1; k <= 3; k++) {
@@ -96,7 +74,7 @@ static void test_examples(void)
 	}
 
 	/* Deleted on one shard, live on another: live, with the highest floor. */
-	struct kv_entity gone = line("x", TYPE_LONG, 0, 50, 1), live = line("x", TYPE_LONG, 0, 10, 0);
+	struct kv_entity gone = kv_line("x", TYPE_LONG, 0, 50, 1), live = kv_line("x", TYPE_LONG, 0, 10, 0);
 	memset(&m, 0, sizeof m);
 	reshard_merge(&m, &gone, 1, 2);
 	reshard_merge(&m, &live, 2, 2);
@@ -109,7 +87,7 @@ static void test_examples(void)
 	CHECK(out.deleted && 1 + out.mark_i == 101);   /* value 101 of shard 1 of 1 */
 
 	/* Time-based and random types carry no sequence: their line as it was. */
-	struct kv_entity sf = line("sf", TYPE_SNOWFLAKE, 0, 0, 0);
+	struct kv_entity sf = kv_line("sf", TYPE_SNOWFLAKE, 0, 0, 0);
 	memset(&m, 0, sizeof m);
 	reshard_merge(&m, &sf, 2, 2);
 	reshard_line(&m, 3, 4, &out);

@@ -9,6 +9,7 @@
 #define _GNU_SOURCE
 #endif
 #include "check.h"
+#include "kv_line.h"
 #include "json.h"
 #include "shard_kv.h"
 
@@ -95,14 +96,7 @@ static int parse_bucket_edge(const char *v, size_t n, struct collect *c)
 
 static void put(struct buf *b, const char *name, enum id_type t, uint64_t start, uint64_t mark, int deleted)
 {
-	struct kv_entity e;
-	memset(&e, 0, sizeof e);
-	e.name_len = strlen(name);
-	memcpy(e.name, name, e.name_len);
-	e.type = t;
-	e.start_i = start;
-	e.mark_i = mark;
-	e.deleted = deleted;
+	struct kv_entity e = kv_line(name, t, start, mark, deleted);
 	shard_kv_put_entity(b, &e);
 }
 

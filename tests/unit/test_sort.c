@@ -7,15 +7,6 @@
 #include "http_lex.h"
 #include "sort.h"
 
-static uint64_t rng = 0x2545F4914F6CDD1Dull;
-static uint64_t rnd(uint64_t n)
-{
-	rng ^= rng << 13;
-	rng ^= rng >> 7;
-	rng ^= rng << 17;
-	return rng % n;
-}
-
 static int by_u32(const void *a, const void *b)
 {
 	uint32_t x = *(const uint32_t *)a, y = *(const uint32_t *)b;
@@ -36,7 +27,7 @@ static void test_sort_like_qsort(void)
 	for (size_t n = 0; n <= 5000; n = n < 40 ? n + 1 : n * 3 / 2) {
 		for (int pattern = 0; pattern < 4; pattern++) {
 			for (size_t i = 0; i < n; i++)   /* random, few distinct, ascending, descending */
-				v[i] = pattern == 0 ? (uint32_t)rnd(UINT32_MAX) : pattern == 1 ? (uint32_t)rnd(3) :
+				v[i] = pattern == 0 ? (uint32_t)check_rnd(UINT32_MAX) : pattern == 1 ? (uint32_t)check_rnd(3) :
 				       pattern == 2 ? (uint32_t)i : (uint32_t)(n - i);
 			memcpy(w, v, n * sizeof *v);
 			sort(v, n, sizeof *v, by_u32);
@@ -50,7 +41,7 @@ static void test_sort_like_qsort(void)
 	static struct rec r[777];
 	unsigned long sum_before = 0, sum_after = 0;
 	for (size_t i = 0; i < 777; i++) {
-		r[i].key = (unsigned char)rnd(50);
+		r[i].key = (unsigned char)check_rnd(50);
 		memset(r[i].pad, (int)(i & 0x7F), sizeof r[i].pad);
 		sum_before += r[i].key * 131u + (unsigned char)r[i].pad[36];
 	}
@@ -69,11 +60,11 @@ static void test_lex_find_like_memmem(void)
 	unsigned bad = 0;
 	char hay[64], needle[8];
 	for (int round = 0; round < 20000; round++) {
-		size_t n = rnd(sizeof hay + 1), m = rnd(sizeof needle + 1);
+		size_t n = check_rnd(sizeof hay + 1), m = check_rnd(sizeof needle + 1);
 		for (size_t i = 0; i < n; i++)
-			hay[i] = (char)('a' + rnd(3));
+			hay[i] = (char)('a' + check_rnd(3));
 		for (size_t i = 0; i < m; i++)
-			needle[i] = (char)('a' + rnd(3));
+			needle[i] = (char)('a' + check_rnd(3));
 		bad += lex_find(hay, n, needle, m) != memmem(hay, n, needle, m);
 	}
 	CHECK_EQ_U64(bad, 0);

@@ -14,6 +14,7 @@
  *   - random runs (one holder with a simulated rival, two real holders, and
  *     admin operations): no value twice, none at or above KV's mark. */
 #include "check.h"
+#include "kv_line.h"
 #include "check_tmpdir.h"
 #include "log.h"
 #include "shard_kv.h"
@@ -807,19 +808,6 @@ static void test_txn_bytes_with_crowded_buckets(void)
 
 /* ---- merging after a takeover ---- */
 
-static struct kv_entity rec(const char *name, enum id_type t, uint64_t start, uint64_t mark, int deleted)
-{
-	struct kv_entity r;
-	memset(&r, 0, sizeof r);
-	r.name_len = strlen(name);
-	memcpy(r.name, name, r.name_len);
-	r.type = t;
-	r.start_i = start;
-	r.mark_i = mark;
-	r.deleted = deleted;
-	return r;
-}
-
 /* A store holding KV's identity, with "m" (int, next 3, reserved 16). */
 static struct entity *merge_setup(struct store *s, struct fkv *k)
 {
@@ -837,7 +825,7 @@ static void test_merge_kv_higher(void)
 	struct store s;
 	struct fkv k = { 0 };
 	struct entity *e = merge_setup(&s, &k);
-	struct kv_entity r = rec("m", TYPE_INT, 0, 100, 0);
+	struct kv_entity r = kv_line("m", TYPE_INT, 0, 100, 0);
 	uint64_t first;
 	/* A binding whose txn committed but whose answer was lost. */
 	struct entity *w = make(&s, "w", TYPE_UUID12, 1000);
@@ -872,7 +860,7 @@ static void test_merge_local_higher(void)
 	struct store s;
 	struct fkv k = { 0 };
 	struct entity *e = merge_setup(&s, &k);
-	struct kv_entity r = rec("m", TYPE_INT, 0, 5, 0);
+	struct kv_entity r = kv_line("m", TYPE_INT, 0, 5, 0);
 	uint64_t first;
 	fkv_put(&k, &r);
 	CHECK(takeover(&s, &k) == 0);
@@ -910,13 +898,13 @@ static void test_merge_deletion_and_type_win(void)
 	CHECK_EQ_U64(count, 4);
 	/* m: deleted in KV at its mark; x: deleted below the journal's mark;
 	 * t: bound to long above; w: uuid8 -> snowflake. */
-	r = rec("m", TYPE_INT, 0, 16, 1);
+	r = kv_line("m", TYPE_INT, 0, 16, 1);
 	fkv_put(&k, &r);
-	r = rec("x", TYPE_LONG, 0, 10, 1);
+	r = kv_line("x", TYPE_LONG, 0, 10, 1);
 	fkv_put(&k, &r);
-	r = rec("t", TYPE_LONG, 40, 50, 0);
+	r = kv_line("t", TYPE_LONG, 40, 50, 0);
 	fkv_put(&k, &r);
-	r = rec("w", TYPE_SNOWFLAKE, 0, 0, 0);
+	r = kv_line("w", TYPE_SNOWFLAKE, 0, 0, 0);
 	fkv_put(&k, &r);
 	CHECK(takeover(&s, &k) == 0);
 	CHECK(store_find(&s, "m", 1) == NULL);
@@ -944,7 +932,7 @@ static void test_merge_deletion_and_type_win(void)
 	CHECK(e && store_take(&s, e, 1, 3000, &first) == STORE_OK);
 	CHECK(store_delete(&s, "t", 1) == STORE_OK);
 	uint64_t floor = store_floor(&s, "t", 1);
-	r = rec("t", TYPE_INT, 300, 316, 0);         /* another holder re-created it */
+	r = kv_line("t", TYPE_INT, 300, 316, 0);         /* another holder re-created it */
 	fkv_put(&k, &r);
 	CHECK(takeover(&s, &k) == 0);
 	e = store_find(&s, "t", 1);
@@ -985,7 +973,7 @@ static void test_merge_style(void)
 	CHECK(!store_kv_pending(&b));
 
 	/* Another holder re-created "c" with a prefix: KV's binding wins. */
-	r = rec("c", TYPE_UUID7, 0, 0, 0);
+	r = kv_line("c", TYPE_UUID7, 0, 0, 0);
 	r.style = cust;
 	fkv_put(&k, &r);
 	CHECK(takeover(&a, &k) == 0);
@@ -1005,9 +993,9 @@ static void test_merge_unknown_and_missing(void)
 	uint64_t first;
 	merge_setup(&s, &k);
 	/* KV knows "new" and the tombstone "old"; the store knows "mine" only. */
-	r = rec("new", TYPE_LONG, 7, 70, 0);
+	r = kv_line("new", TYPE_LONG, 7, 70, 0);
 	fkv_put(&k, &r);
-	r = rec("old", TYPE_INT, 0, 33, 1);
+	r = kv_line("old", TYPE_INT, 0, 33, 1);
 	fkv_put(&k, &r);
 	make(&s, "mine", TYPE_INT, 1000);   /* never committed */
 	CHECK(takeover(&s, &k) == 0);
@@ -1065,9 +1053,9 @@ static void test_merge_keeps_clean_stop(const char *dir)
 	store_kv_require(&s, 1);
 	e = store_find(&s, "g", 1);
 	CHECK(e && e->resumed && e->next_i == 5 && e->reserved_i == 16);
-	r = rec("h", TYPE_INT, 0, 17, 0);
+	r = kv_line("h", TYPE_INT, 0, 17, 0);
 	fkv_put(&k, &r);
-	r = rec("i", TYPE_INT, 2, 16, 0);
+	r = kv_line("i", TYPE_INT, 2, 16, 0);
 	fkv_put(&k, &r);
 	CHECK(takeover(&s, &k) == 0);
 	e = store_find(&s, "g", 1);
@@ -1219,7 +1207,7 @@ static void test_equal_mark_written_by_another_holder(void)
 {
 	struct store a, b;
 	struct fkv k = { 0 };
-	struct kv_entity r = rec("n", TYPE_INT, 0, 100, 0);
+	struct kv_entity r = kv_line("n", TYPE_INT, 0, 100, 0);
 	uint64_t first, b_hi = 0;
 	fkv_put(&k, &r);
 	open_kv(&a, NULL);
@@ -1325,7 +1313,7 @@ static void rival(struct run *r)
 	struct kv_entity x;
 	uint64_t up = 1 + rnd(r) % 300;
 	if (!fkv_get(&r->k, rnames[n], &x)) {
-		x = rec(rnames[n], TYPE_INT, r->hi[n], r->hi[n] + up, 0);
+		x = kv_line(rnames[n], TYPE_INT, r->hi[n], r->hi[n] + up, 0);
 	} else {
 		int what = (int)(rnd(r) % 4);
 		x.mark_i += up;
