@@ -448,5 +448,7 @@ def test_init_with_expect_100_continue(srv):
             assert interim.status == 100, interim
         c.send(body)
         r = c.read_response()
+        if interim is None and r.status == 100:   # it came after the 1 s: a slow machine
+            r = c.read_response()
     assert r.status == 201, r
     assert srv.take(e) == 3

@@ -258,10 +258,12 @@ def test_duplicate_shard_refuses_until_the_holder_stops(servers, agent, name):
     wait_until(lambda: lock_held(a) and consul_state(a).get("registered"), 5, "first holder")
     b = start(servers, agent.url, name, shard=1, total=2)
 
+    # Not just 503: until its acquire is answered the duplicate is 503
+    # "waiting for the Consul lock" (lock "unknown") too.
     def refused():
         st, body = health(b)
-        return st == 503 and body
-    body = wait_until(refused, 5, "the duplicate to report unhealthy")
+        return st == 503 and body.get("consul", {}).get("lock") == "held-elsewhere" and body
+    body = wait_until(refused, 5, "the duplicate to stand by (lock held elsewhere)")
     assert body["status"] == "unhealthy"
     assert "held by another instance" in body["reason"]
     assert body["consul"]["lock"] == "held-elsewhere"
