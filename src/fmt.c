@@ -101,6 +101,92 @@ static uintmax_t fmt_arg(va_list *ap, int len, int is_signed)
 	return is_signed ? (uintmax_t)v : (unsigned)v;
 }
 
+/* One conversion's flags, width, precision and length modifier. */
+struct fmt_spec {
+	int left, zero;
+	size_t width;
+	int prec;       /* -1: none */
+	int len;        /* LEN_* */
+};
+
+/* Reads what follows '%' up to the conversion character (left at *f). */
+static void fmt_parse_spec(const char **fp, va_list *ap, struct fmt_spec *sp)
+{
+	const char *f = *fp;
+	*sp = (struct fmt_spec){ .prec = -1, .len = LEN_INT };
+	for (;; f++) {
+		if (*f == '-')
+			sp->left = 1;
+		else if (*f == '0')
+			sp->zero = 1;
+		else
+			break;
+	}
+	if (*f == '*') {
+		f++;
+		int w = va_arg(*ap, int);
+		if (w < 0)
+			sp->left = 1;   /* a negative width is '-' and its size */
+		sp->width = w < 0 ? 0 - (size_t)w : (size_t)w;
+	} else {
+		sp->width = fmt_digits(&f);
+	}
+	if (*f == '.') {
+		f++;
+		if (*f == '*') {
+			f++;
+			sp->prec = va_arg(*ap, int);
+			if (sp->prec < 0)
+				sp->prec = -1;
+		} else {
+			sp->prec = (int)fmt_digits(&f);
+		}
+	}
+	if (*f == 'h' || *f == 'l') {
+		int twice = f[1] == f[0];
+		sp->len = *f == 'h' ? (twice ? LEN_HH : LEN_H) : (twice ? LEN_LL : LEN_L);
+		f += twice ? 2 : 1;
+	} else if (*f == 'z' || *f == 'j') {
+		sp->len = *f == 'z' ? LEN_Z : LEN_J;
+		f++;
+	}
+	*fp = f;
+}
+
+/* An integer's digits, right-aligned in tmp[0..end): the first digit. */
+static char *fmt_int_digits(uintmax_t u, char conv, int prec, char *end)
+{
+	const char *digits = conv == 'X' ? "0123456789ABCDEF" : "0123456789abcdef";
+	unsigned base = conv == 'd' || conv == 'i' || conv == 'u' ? 10 : 16;
+	char *s = end;
+	if (u || prec != 0)   /* "%.0d" of 0 prints no digit */
+		do {
+			*--s = digits[u % base];
+			u /= base;
+		} while (u);
+	return s;
+}
+
+/* prefix and body[0..n) padded as the spec says. */
+static void fmt_emit(struct fmt_out *o, const struct fmt_spec *sp, const char *prefix,
+		     const char *body, size_t n)
+{
+	size_t plen = strlen(prefix), zeros = 0;
+	if (sp->prec > 0 && (size_t)sp->prec > n)
+		zeros = (size_t)sp->prec - n;
+	else if (sp->zero && !sp->left && sp->prec < 0 && sp->width > plen + n)
+		zeros = sp->width - plen - n;
+	size_t all = plen + zeros + n;
+	size_t spaces = sp->width > all ? sp->width - all : 0;
+	if (!sp->left)
+		fmt_pad(o, ' ', spaces);
+	fmt_put(o, prefix, plen);
+	fmt_pad(o, '0', zeros);
+	fmt_put(o, body, n);
+	if (sp->left)
+		fmt_pad(o, ' ', spaces);
+}
+
 static void fmt_core(struct fmt_out *o, const char *f, va_list *ap)
 {
 	for (;;) {
@@ -111,81 +197,38 @@ static void fmt_core(struct fmt_out *o, const char *f, va_list *ap)
 		if (!*f)
 			return;
 		const char *spec = f++;
+		struct fmt_spec sp;
+		fmt_parse_spec(&f, ap, &sp);
 
-		int left = 0, zero = 0;
-		for (;; f++) {
-			if (*f == '-')
-				left = 1;
-			else if (*f == '0')
-				zero = 1;
-			else
-				break;
-		}
-		size_t width;
-		if (*f == '*') {
-			f++;
-			int w = va_arg(*ap, int);
-			if (w < 0)
-				left = 1;   /* a negative width is '-' and its size */
-			width = w < 0 ? 0 - (size_t)w : (size_t)w;
-		} else {
-			width = fmt_digits(&f);
-		}
-		int prec = -1;   /* none */
-		if (*f == '.') {
-			f++;
-			if (*f == '*') {
-				f++;
-				prec = va_arg(*ap, int);
-				if (prec < 0)
-					prec = -1;
-			} else {
-				prec = (int)fmt_digits(&f);
-			}
-		}
-		int len = LEN_INT;
-		if (*f == 'h') {
-			len = f[1] == 'h' ? LEN_HH : LEN_H;
-			f += len == LEN_HH ? 2 : 1;
-		} else if (*f == 'l') {
-			len = f[1] == 'l' ? LEN_LL : LEN_L;
-			f += len == LEN_LL ? 2 : 1;
-		} else if (*f == 'z') {
-			len = LEN_Z;
-			f++;
-		} else if (*f == 'j') {
-			len = LEN_J;
-			f++;
-		}
-
-		char tmp[24];            /* UINT64_MAX is 20 digits */
-		char *end = tmp + sizeof tmp, *s = end;
-		const char *body = s, *prefix = "";
-		size_t n = 0;
-		uintmax_t u = 0;
+		char tmp[24], c;         /* UINT64_MAX is 20 digits */
+		const char *body, *prefix = "";
+		size_t n;
+		uintmax_t u;
 		switch (*f) {
 		case '%':
 			fmt_put(o, "%", 1);
 			f++;
 			continue;
 		case 'c':
-			*--s = (char)va_arg(*ap, int);
-			body = s;
-			n = 1;
-			prec = -1;
-			zero = 0;
-			break;
 		case 's':
-			body = va_arg(*ap, const char *);
-			if (!body)
-				body = "(null)";
-			n = prec < 0 ? strlen(body) : strnlen(body, (size_t)prec);
-			prec = -1;
-			zero = 0;
-			break;
+			if (*f == 'c') {
+				c = (char)va_arg(*ap, int);
+				body = &c;
+				n = 1;
+			} else {
+				body = va_arg(*ap, const char *);
+				if (!body)
+					body = "(null)";
+				n = sp.prec < 0 ? strlen(body) : strnlen(body, (size_t)sp.prec);
+			}
+			sp.prec = -1;
+			sp.zero = 0;
+			f++;
+			fmt_emit(o, &sp, "", body, n);
+			continue;
 		case 'd':
 		case 'i':
-			u = fmt_arg(ap, len, 1);
+			u = fmt_arg(ap, sp.len, 1);
 			if (u >> (sizeof u * CHAR_BIT - 1)) {
 				prefix = "-";
 				u = 0 - u;
@@ -198,7 +241,7 @@ static void fmt_core(struct fmt_out *o, const char *f, va_list *ap)
 		case 'u':
 		case 'x':
 		case 'X':
-			u = fmt_arg(ap, len, 0);
+			u = fmt_arg(ap, sp.len, 0);
 			break;
 		default:   /* not supported: shown as written */
 			if (*f)
@@ -206,33 +249,8 @@ static void fmt_core(struct fmt_out *o, const char *f, va_list *ap)
 			fmt_put(o, spec, (size_t)(f - spec));
 			continue;
 		}
-		if (*f != 'c' && *f != 's') {
-			const char *digits = *f == 'X' ? "0123456789ABCDEF" : "0123456789abcdef";
-			unsigned base = *f == 'd' || *f == 'i' || *f == 'u' ? 10 : 16;
-			if (u || prec != 0)   /* "%.0d" of 0 prints no digit */
-				do {
-					*--s = digits[u % base];
-					u /= base;
-				} while (u);
-			body = s;
-			n = (size_t)(end - s);
-		}
-		f++;
-
-		size_t plen = strlen(prefix), zeros = 0;
-		if (prec > 0 && (size_t)prec > n)
-			zeros = (size_t)prec - n;
-		else if (zero && !left && prec < 0 && width > plen + n)
-			zeros = width - plen - n;
-		size_t all = plen + zeros + n;
-		size_t spaces = width > all ? width - all : 0;
-		if (!left)
-			fmt_pad(o, ' ', spaces);
-		fmt_put(o, prefix, plen);
-		fmt_pad(o, '0', zeros);
-		fmt_put(o, body, n);
-		if (left)
-			fmt_pad(o, ' ', spaces);
+		body = fmt_int_digits(u, *f++, sp.prec, tmp + sizeof tmp);
+		fmt_emit(o, &sp, prefix, body, (size_t)(tmp + sizeof tmp - body));
 	}
 }
 
