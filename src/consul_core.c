@@ -731,7 +731,6 @@ static void cluster_mismatch(struct consul_core *c, uint64_t mono, const char *w
 static void cluster_agrees(struct consul_core *c, uint64_t mono, const struct shard_kv_cluster *k,
 			   uint64_t index)
 {
-	uint64_t generation = k->generation ? k->generation : 1;
 	c->config_index = index;
 	c->cluster_problem[0] = '\0';
 	c->acquire_at = mono;
@@ -746,12 +745,12 @@ static void cluster_agrees(struct consul_core *c, uint64_t mono, const struct sh
 	}
 	if (c->cluster != CLUSTER_OK)
 		log_info("msg=\"cluster configuration agrees\" key=%s generation=%llu",
-			 c->config_key, (unsigned long long)generation);
+			 c->config_key, (unsigned long long)k->generation);
 	c->cluster = CLUSTER_OK;
 	c->reshard_to = 0;
 	c->config_at = mono + CONFIG_VERIFY_MS;
-	if (generation != c->generation) {
-		c->generation = generation;
+	if (k->generation != c->generation) {
+		c->generation = k->generation;
 		set_shard(c, c->shard);
 		if (c->lock == LOCK_HELD)
 			start_sync(c, mono);

@@ -173,8 +173,6 @@ static int read_config(struct reshard_run *x)
 		rc = -1;
 	}
 	x->index = x->answer_index;
-	if (!x->from.generation)
-		x->from.generation = 1;
 	buf_free(&v);
 	return rc;
 }

@@ -114,6 +114,8 @@ int shard_kv_config_parse(const char *v, size_t n, struct shard_kv_cluster *c)
 	}
 	c->total = (unsigned)t;
 	c->reshard_to = (unsigned)to;
+	if (!c->generation)
+		c->generation = 1;   /* written before reshards existed */
 	return have_total && have_layout ? 0 : -1;
 }
 

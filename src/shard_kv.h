@@ -58,14 +58,14 @@ size_t shard_kv_identity(char out[SHARD_KV_IDENTITY_MAX], unsigned shard, unsign
 struct shard_kv_cluster {
 	unsigned total;
 	char layout[64];
-	uint64_t generation;          /* 0 when written by a version without reshards: as 1 */
+	uint64_t generation;          /* 1 until the first reshard (also when the text has none) */
 	unsigned reshard_to;          /* 0, or M while a reshard to M shards is under way */
 };
 /* "totalShards=N layout=L generation=G[ reshardTo=M]"; returns its length. */
 size_t shard_kv_config(char out[SHARD_KV_CONFIG_MAX], const struct shard_kv_cluster *c);
 /* Reads the words above in any order (unknown words are left for later
- * versions). 0 ok; -1 when totalShards or layout is missing or a value is
- * malformed. */
+ * versions; no generation, or 0, reads as 1). 0 ok; -1 when totalShards or
+ * layout is missing or a value is malformed. */
 int shard_kv_config_parse(const char *v, size_t n, struct shard_kv_cluster *c);
 /* Where generation g keeps shard k's state (see above); returns its length. */
 size_t shard_kv_prefix(char out[SHARD_KV_PREFIX_MAX], const char *svc, uint64_t generation,

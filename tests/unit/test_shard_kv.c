@@ -721,7 +721,8 @@ static void test_cluster_config(void)
 	/* Any order, any blank between words, unknown words left alone. */
 	CHECK(parse_config("  generation=12\nlayout=custom:1/12/10/1288834974657\ttotalShards=1024 base=7\r\n", &r) == 0 &&
 	      r.generation == 12 && r.total == 1024 && strcmp(r.layout, "custom:1/12/10/1288834974657") == 0);
-	CHECK(parse_config("totalShards=2 layout=twitter", &r) == 0 && r.generation == 0 && r.total == 2);
+	CHECK(parse_config("totalShards=2 layout=twitter", &r) == 0 && r.generation == 1 && r.total == 2);
+	CHECK(parse_config("totalShards=2 layout=twitter generation=0", &r) == 0 && r.generation == 1);
 	/* An empty layout value is kept empty: it never equals a real one. */
 	CHECK(parse_config("totalShards=2 layout=", &r) == 0 && r.layout[0] == '\0');
 	/* Unusable: a word missing, a number that is not one, a bare key. */
