@@ -692,24 +692,6 @@ static void acquire_answer(struct consul_core *c, const struct consul_answer *a,
 	}
 }
 
-struct config_ctx {
-	const char *key;
-	char val[SHARD_KV_CONFIG_MAX];
-	size_t val_len;
-	int found;
-};
-
-static int on_config(void *ud, const char *key, size_t key_len, const char *val, size_t val_len)
-{
-	struct config_ctx *x = ud;
-	if (key_len == strlen(x->key) && memcmp(key, x->key, key_len) == 0) {
-		x->found = 1;
-		x->val_len = val_len < sizeof x->val ? val_len : sizeof x->val;
-		memcpy(x->val, val, x->val_len);
-	}
-	return 0;
-}
-
 /* Stands aside (the gate says why) and reads the configuration again soon:
  * an operator may correct either side, or a reshard under way end. A
  * holder stops serving at once and gives its lock up for the shard's
@@ -760,9 +742,9 @@ static void cluster_agrees(struct consul_core *c, uint64_t mono, const struct sh
 static void config_answer(struct consul_core *c, enum consul_op op, const struct consul_answer *a,
 			  uint64_t mono)
 {
-	struct config_ctx x = { .key = c->config_key };
 	struct shard_kv_cluster k;
-	char err[120], why[GATE_REASON_MAX];
+	char err[120], why[GATE_REASON_MAX], val[SHARD_KV_CONFIG_MAX];
+	size_t val_len = 0;
 	if (op == CONSUL_CREATE_CONFIG && a->status == 200) {
 		/* true: read it back for its index; false: another instance
 		 * created it first, read what it wrote. */
@@ -776,29 +758,30 @@ static void config_answer(struct consul_core *c, enum consul_op op, const struct
 		refused(c, op, a, &c->config_at, mono, CLIENT_ERROR_RETRY_MS);
 		return;
 	}
-	if (a->status == 200 &&
-	    shard_kv_parse_listing(a->body, a->body_len, on_config, &x, err, sizeof err) != 0) {
+	int found = a->status == 200 ? shard_kv_listing_value(a->body, a->body_len, c->config_key, val,
+							      sizeof val, &val_len, err, sizeof err) : 0;
+	if (found < 0) {
 		fmt_snprintf(why, sizeof why, "the cluster configuration in Consul (%s) cannot be read: %s",
 			 c->config_key, err);
 		cluster_mismatch(c, mono, why);
 		return;
 	}
-	if (!x.found) {
+	if (!found) {
 		c->cluster = CLUSTER_CREATE;
 		c->config_at = mono;
 		return;
 	}
-	int shown = (int)(x.val_len > 160 ? 160 : x.val_len);
-	if (shard_kv_config_parse(x.val, x.val_len, &k) != 0) {
+	int shown = (int)(val_len > 160 ? 160 : val_len);
+	if (shard_kv_config_parse(val, val_len, &k) != 0) {
 		fmt_snprintf(why, sizeof why, "the cluster configuration in Consul (%s: %.*s) is malformed: "
-			 "it needs totalShards=N and layout=L", c->config_key, shown, x.val);
+			 "it needs totalShards=N and layout=L", c->config_key, shown, val);
 		cluster_mismatch(c, mono, why);
 		return;
 	}
 	if (k.total != c->cfg->total_shards || strcmp(k.layout, c->cfg->layout.name) != 0) {
 		fmt_snprintf(why, sizeof why, "the cluster configuration in Consul (%s: %.*s) differs from this "
 			 "instance's (totalShards=%u layout=%s); start it with the cluster's TOTAL_SHARDS and "
-			 "SNOWFLAKE_LAYOUT", c->config_key, shown, x.val, c->cfg->total_shards,
+			 "SNOWFLAKE_LAYOUT", c->config_key, shown, val, c->cfg->total_shards,
 			 c->cfg->layout.name);
 		cluster_mismatch(c, mono, why);
 		return;

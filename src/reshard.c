@@ -126,61 +126,49 @@ static int resolve(struct reshard_run *x)
 	return rc;
 }
 
-struct one_value { const char *key; struct buf *val; int found; };
-
-static int on_value(void *ud, const char *key, size_t key_len, const char *val, size_t val_len)
+/* GETs one key's value into out[0..*len) (cut at cap): 1 found, 0 absent,
+ * -1 with x->err. */
+static int get_value(struct reshard_run *x, const char *key, char *out, size_t cap, size_t *len)
 {
-	struct one_value *v = ud;
-	if (key_len == strlen(v->key) && memcmp(key, v->key, key_len) == 0) {
-		v->found = 1;
-		buf_append(v->val, val, val_len);
-	}
-	return 0;
-}
-
-/* GETs one key's value into val (found 0 on 404). */
-static int get_value(struct reshard_run *x, const char *key, struct buf *val, int *found)
-{
-	char path[300];
-	char why[160];
-	struct one_value v = { key, val, 0 };
+	char path[300], why[160];
 	fmt_snprintf(path, sizeof path, "/v1/kv/%s?consistent", key);
-	val->len = 0;
 	if (call(x, "GET", path, NULL, 200, 404) != 0)
 		return -1;
-	if (x->status == 200 && shard_kv_parse_listing(x->body.data, x->body.len, on_value, &v, why,
-						       sizeof why) != 0) {
+	int found = x->status == 200 ?
+		shard_kv_listing_value(x->body.data, x->body.len, key, out, cap, len, why, sizeof why) : 0;
+	if (found < 0)
 		fmt_snprintf(x->err, x->errlen, "%s: %s", key, why);
+	return found;
+}
+
+/* The cluster configuration into c, and its index into x->index. */
+static int read_config(struct reshard_run *x, struct shard_kv_cluster *c)
+{
+	char v[SHARD_KV_CONFIG_MAX];
+	size_t n = 0;
+	int found = get_value(x, x->config_key, v, sizeof v, &n);
+	if (found < 0)
+		return -1;
+	if (!found) {
+		fmt_snprintf(x->err, x->errlen, "no cluster configuration at %s: start the cluster first "
+			 "(its first instance writes it)", x->config_key);
 		return -1;
 	}
-	*found = v.found;
+	if (shard_kv_config_parse(v, n, c) != 0) {
+		fmt_snprintf(x->err, x->errlen, "the cluster configuration at %s is malformed: %.*s",
+			 x->config_key, (int)(n > 160 ? 160 : n), v);
+		return -1;
+	}
+	x->index = x->answer_index;
 	return 0;
 }
 
-static int read_config(struct reshard_run *x)
-{
-	struct buf v;
-	int found = 0, rc;
-	buf_init(&v);
-	rc = get_value(x, x->config_key, &v, &found);
-	if (rc == 0 && !found) {
-		fmt_snprintf(x->err, x->errlen, "no cluster configuration at %s: start the cluster first "
-			 "(its first instance writes it)", x->config_key);
-		rc = -1;
-	} else if (rc == 0 && shard_kv_config_parse(v.data, v.len, &x->from) != 0) {
-		fmt_snprintf(x->err, x->errlen, "the cluster configuration at %s is malformed: %.*s",
-			 x->config_key, (int)(v.len > 160 ? 160 : v.len), v.data);
-		rc = -1;
-	}
-	x->index = x->answer_index;
-	buf_free(&v);
-	return rc;
-}
-
-/* PUTs the configuration c if it is still at x->index; then reads it back. */
+/* PUTs the configuration c if it is still at x->index; then reads it back
+ * for its new index. */
 static int write_config(struct reshard_run *x, const struct shard_kv_cluster *c)
 {
 	char text[SHARD_KV_CONFIG_MAX], path[300];
+	struct shard_kv_cluster now;
 	struct buf b;
 	buf_init(&b);
 	buf_append(&b, text, shard_kv_config(text, c));
@@ -192,7 +180,7 @@ static int write_config(struct reshard_run *x, const struct shard_kv_cluster *c)
 			 "nothing was switched; run it again", x->config_key);
 		return -1;
 	}
-	return rc ? rc : read_config(x);
+	return rc ? rc : read_config(x, &now);
 }
 
 /* ---- the old generation's state ---- */
@@ -239,19 +227,16 @@ static int on_bucket(void *ud, const char *key, size_t key_len, const char *val,
 
 static int read_shard(struct reshard_run *x, unsigned k)
 {
-	char prefix[SHARD_KV_PREFIX_MAX], key[SHARD_KV_PREFIX_MAX + 8], path[300], why[160];
-	struct buf v;
-	int found = 0;
+	char prefix[SHARD_KV_PREFIX_MAX], key[SHARD_KV_PREFIX_MAX + 8], path[300], why[160], v[24];
+	size_t n = 0;
 	uint64_t fence = 0;
 	shard_kv_prefix(prefix, x->cfg->service_name, x->from.generation, k);
 	fmt_snprintf(key, sizeof key, "%sfence", prefix);
-	buf_init(&v);
-	int rc = get_value(x, key, &v, &found);
-	if (rc == 0 && found && parse_u64(v.data, v.len, &fence) != 0) {
+	int found = get_value(x, key, v, sizeof v, &n), rc = found < 0 ? -1 : 0;
+	if (found > 0 && (n == sizeof v || parse_u64(v, n, &fence) != 0)) {
 		fmt_snprintf(x->err, x->errlen, "%s is not a decimal tick", key);
 		rc = -1;
 	}
-	buf_free(&v);
 	if (fence > x->fence)
 		x->fence = fence;
 	struct collect c = { x, k, prefix };
@@ -447,7 +432,7 @@ static int check_layout(struct reshard_run *x)
 static int run(struct reshard_run *x, uint64_t *frozen_ms)
 {
 	unsigned to = x->reshard_to;
-	if (resolve(x) != 0 || read_config(x) != 0)
+	if (resolve(x) != 0 || read_config(x, &x->from) != 0)
 		return -1;
 	if (x->from.reshard_to && x->from.reshard_to != to) {
 		fmt_snprintf(x->err, x->errlen, "a reshard to %u shards is under way (%s): finish it first "
@@ -477,13 +462,13 @@ static int run(struct reshard_run *x, uint64_t *frozen_ms)
 			return -1;
 	if (merge(x) != 0 || write_generation(x) != 0)
 		return -1;
-	struct shard_kv_cluster next = { to, "", x->from.generation + 1, 0 };
-	memcpy(next.layout, x->from.layout, sizeof next.layout);
-	struct shard_kv_cluster old = x->from;
+	struct shard_kv_cluster next = x->from;
+	next.total = to;
+	next.generation++;
+	next.reshard_to = 0;
 	if (write_config(x, &next) != 0)
 		return -1;
 	*frozen_ms = clock_mono_ms() - t0;
-	x->from = old;   /* what delete_old removes */
 	return 0;
 }
 

@@ -382,6 +382,34 @@ out:
 	return rc;
 }
 
+struct listing_value {
+	const char *key;
+	char *out;
+	size_t cap, len;
+	int found;
+};
+
+static int on_listing_value(void *ud, const char *key, size_t key_len, const char *val, size_t val_len)
+{
+	struct listing_value *v = ud;
+	if (key_len == strlen(v->key) && memcmp(key, v->key, key_len) == 0) {
+		v->found = 1;
+		v->len = val_len < v->cap ? val_len : v->cap;
+		memcpy(v->out, val, v->len);
+	}
+	return 0;
+}
+
+int shard_kv_listing_value(const char *json, size_t n, const char *key, char *out, size_t cap,
+			   size_t *len, char *err, size_t errlen)
+{
+	struct listing_value v = { key, out, cap, 0, 0 };
+	if (shard_kv_parse_listing(json, n, on_listing_value, &v, err, errlen) != 0)
+		return -1;
+	*len = v.len;
+	return v.found;
+}
+
 /* ---- txn ---- */
 
 /* Every op but a txn's first is preceded by a comma. */

@@ -111,6 +111,12 @@ struct shard_kv_guard {
 	const char *config_key;
 	uint64_t config_index;
 };
+/* The value of key in a KV listing (Consul's answer to a GET of that key):
+ * 1 with out[0..*len) (cut at cap bytes), 0 when the listing lacks it, -1
+ * with err when the listing is malformed. */
+int shard_kv_listing_value(const char *json, size_t n, const char *key, char *out, size_t cap,
+			   size_t *len, char *err, size_t errlen);
+
 /* Txn building: begin writes `[` and the guard's checks; set / del /
  * del_tree append one op each; end closes the array. */
 void shard_kv_txn_begin(struct buf *b, const struct shard_kv_guard *g);

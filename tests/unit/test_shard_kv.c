@@ -627,6 +627,27 @@ static void test_listing_truncations(void)
 	all_prefixes_fail("[]");
 }
 
+/* One key's value out of a listing, as a GET of that key answers. */
+static void test_listing_value(void)
+{
+	static const char json[] =
+		"[{\"Key\":\"svc/config\",\"Value\":\"dG90YWxTaGFyZHM9Mg==\",\"ModifyIndex\":9},"
+		"{\"Key\":\"svc/configx\",\"Value\":\"eA==\"}]";
+	char out[16], err[120];
+	size_t len = 99;
+	CHECK(shard_kv_listing_value(json, sizeof json - 1, "svc/config", out, sizeof out, &len, err,
+				     sizeof err) == 1);
+	CHECK_STR(out, len, "totalShards=2");
+	CHECK(shard_kv_listing_value(json, sizeof json - 1, "svc/configx", out, sizeof out, &len, err,
+				     sizeof err) == 1 && len == 1 && out[0] == 'x');
+	CHECK(shard_kv_listing_value(json, sizeof json - 1, "svc/conf", out, sizeof out, &len, err,
+				     sizeof err) == 0);
+	/* Cut at the room given. */
+	CHECK(shard_kv_listing_value(json, sizeof json - 1, "svc/config", out, 5, &len, err, sizeof err) == 1);
+	CHECK_STR(out, len, "total");
+	CHECK(shard_kv_listing_value("[{\"Key\":", 8, "svc/config", out, sizeof out, &len, err, sizeof err) == -1);
+}
+
 /* ---- txn ---- */
 
 static void test_txn_body(void)
@@ -777,6 +798,7 @@ int main(void)
 	test_listing_malformed();
 	test_listing_truncations();
 	test_txn_body();
+	test_listing_value();
 	test_txn_failed_op();
 	test_prefix();
 	test_cluster_config();
