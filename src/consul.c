@@ -73,16 +73,10 @@ static void advertised_address(const struct config *cfg, char *out, size_t cap,
 	freeifaddrs(ifs);
 }
 
-static uint64_t consul_index(const struct http_result *r)
-{
-	const struct http_header *h = r->head ? http_response_header(r->head, "X-Consul-Index") : NULL;
-	uint64_t v;
-	return h && parse_u64(h->value, h->value_len, &v) == 0 ? v : 0;
-}
-
 static void feed(enum consul_op op, const struct http_result *r)
 {
-	struct consul_answer a = { r->status, r->body, r->body_len, r->error, consul_index(r) };
+	struct consul_answer a = { r->status, r->body, r->body_len, r->error,
+				   http_result_header_u64(r, "X-Consul-Index") };
 	consul_core_answer(&cs.core, op, clock_mono_ms(), &a);
 	cs.wake(cs.wake_ud);
 }

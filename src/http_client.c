@@ -15,12 +15,20 @@
 #include "clock.h"
 #include "fmt.h"
 #include "http_parse.h"
+#include "json.h"
 #include "resolve.h"
 #include "url.h"
 
 #include "version.h"
 
 enum { ST_IDLE, ST_CONNECTING, ST_SENDING, ST_RECEIVING };
+
+uint64_t http_result_header_u64(const struct http_result *r, const char *name)
+{
+	const struct http_header *h = r->head ? http_response_header(r->head, name) : NULL;
+	uint64_t v;
+	return h && parse_u64(h->value, h->value_len, &v) == 0 ? v : 0;
+}
 
 int http_client_init(struct http_client *c, const char *url, char *err, size_t errlen)
 {

@@ -47,6 +47,10 @@ struct http_client {
 	size_t max_response;        /* buffers grow up to this (set after init; default 64 KiB) */
 };
 
+/* A header of the result as a decimal number (Consul's X-Consul-Index):
+ * 0 when absent, malformed, or the request failed in transport. */
+uint64_t http_result_header_u64(const struct http_result *r, const char *name);
+
 /* Parses the URL and allocates the buffers; no I/O. 0 ok, -1 with err. */
 int http_client_init(struct http_client *c, const char *url, char *err, size_t errlen);
 /* Finds the host's address without ever blocking the caller: a numeric IPv4

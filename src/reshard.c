@@ -79,11 +79,8 @@ struct reshard_run {
 static void answered(void *ud, const struct http_result *r)
 {
 	struct reshard_run *x = ud;
-	const struct http_header *h = r->head ? http_response_header(r->head, "X-Consul-Index") : NULL;
 	x->status = r->status;
-	x->answer_index = 0;
-	if (h)
-		(void)parse_u64(h->value, h->value_len, &x->answer_index);
+	x->answer_index = http_result_header_u64(r, "X-Consul-Index");
 	x->body.len = 0;
 	if (r->status)
 		buf_append(&x->body, r->body, r->body_len);
