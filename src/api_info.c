@@ -87,12 +87,7 @@ int api_status(struct api_ctx *x)
 		uint64_t n = seq_count(&e->shape), left = e->next_i < n ? n - e->next_i : 0;
 		api_number(&w, "valuesLeft", e->type, left);
 		uint64_t ppm = 1000000 - store_used_ppm(e);
-		struct buf *b = jw_value(&w, "rangeLeftPercent");
-		char frac[5] = { (char)('0' + ppm / 1000 % 10), (char)('0' + ppm / 100 % 10),
-				 (char)('0' + ppm / 10 % 10), (char)('0' + ppm % 10), 0 };
-		buf_u64(b, ppm / 10000);
-		buf_putc(b, '.');
-		buf_puts(b, frac);
+		buf_fixed(jw_value(&w, "rangeLeftPercent"), ppm, 4);   /* percent with 4 places */
 	}
 	jw_close(&w);
 	return 200;

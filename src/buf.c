@@ -90,6 +90,17 @@ void buf_u64(struct buf *b, uint64_t v)
 	b->len += fmt_u64(b->data + b->len, v);
 }
 
+void buf_fixed(struct buf *b, uint64_t v, int places)
+{
+	char frac[9];
+	uint64_t unit = 1;
+	for (int i = places - 1; i >= 0; i--, unit *= 10)
+		frac[i] = (char)('0' + v / unit % 10);
+	buf_u64(b, v / unit);
+	buf_putc(b, '.');
+	buf_append(b, frac, (size_t)places);
+}
+
 void buf_i64(struct buf *b, int64_t v)
 {
 	if (buf_reserve(b, 21) < 0)

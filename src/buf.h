@@ -41,6 +41,9 @@ static inline void buf_putc(struct buf *b, char c)
 }
 void buf_u64(struct buf *b, uint64_t v);              /* decimal, no printf */
 void buf_i64(struct buf *b, int64_t v);
+/* v / 10^places with exactly `places` digits after the point (places 1..9):
+ * fixed-point values (ppm, ns) as decimals, no floating point. */
+void buf_fixed(struct buf *b, uint64_t v, int places);
 
 /* Formats v in decimal into out (at least 20 bytes); returns length. */
 size_t fmt_u64(char *out, uint64_t v);

@@ -87,13 +87,7 @@ static void labelled(struct buf *b, const char *family, const char *label, const
 /* v / 10^places in decimal, and the line's end. */
 static void decimal(struct buf *b, uint64_t v, int places)
 {
-	char frac[10];
-	uint64_t unit = 1;
-	for (int i = places - 1; i >= 0; i--, unit *= 10)
-		frac[i] = (char)('0' + v / unit % 10);
-	buf_u64(b, v / unit);
-	buf_putc(b, '.');
-	buf_append(b, frac, (size_t)places);
+	buf_fixed(b, v, places);
 	buf_putc(b, '\n');
 }
 

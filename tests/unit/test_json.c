@@ -149,6 +149,18 @@ static void test_fmt_u64(void)
 	buf_putc(&b, ' ');
 	buf_u64(&b, 1234567890123u);
 	CHECK_STR(b.data, b.len, "-9223372036854775808 9223372036854775807 -1 0 1234567890123");
+	/* Fixed point: every place written, leading zeros of the fraction kept. */
+	b.len = 0;
+	buf_fixed(&b, 1000000, 4);
+	buf_putc(&b, ' ');
+	buf_fixed(&b, 50123, 4);
+	buf_putc(&b, ' ');
+	buf_fixed(&b, 7, 9);
+	buf_putc(&b, ' ');
+	buf_fixed(&b, 0, 1);
+	buf_putc(&b, ' ');
+	buf_fixed(&b, UINT64_MAX, 9);
+	CHECK_STR(b.data, b.len, "100.0000 5.0123 0.000000007 0.0 18446744073.709551615");
 	buf_free(&b);
 }
 
