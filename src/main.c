@@ -74,22 +74,22 @@ static int claim_shard(void *ud, unsigned shard)
  * exit code. */
 static int shard_of_data_dir(struct config *cfg)
 {
-	char identity[SHARD_KV_IDENTITY_MAX], err[512];
-	uint64_t k;
-	int rc = store_peek_identity(cfg->data_dir, identity, err, sizeof err);
+	char identity[SHARD_KV_IDENTITY_MAX], err[512], layout[64];
+	unsigned k, total;
+	uint64_t machine;
+	int rc = store_peek_identity(cfg->data_dir, identity, NULL, err, sizeof err);
 	if (rc < 0) {
 		log_error("msg=\"cannot open state\" data_dir=%s error=\"%s\"", cfg->data_dir, err);
 		return 1;
 	}
 	if (rc == 0)
 		return 0;
-	if (strncmp(identity, "shard=", 6) != 0 || parse_u64(identity + 6, strcspn(identity + 6, " "), &k) != 0 ||
-	    k < 1 || k > cfg->total_shards) {
+	if (shard_kv_identity_parse(identity, &k, &total, layout, &machine) != 0 || k > cfg->total_shards) {
 		log_error("msg=\"cannot open state\" data_dir=%s error=\"SHARD_ID=auto: DATA_DIR holds the state of %s, "
 			  "which is no shard of a %u-shard cluster\"", cfg->data_dir, identity, cfg->total_shards);
 		return 2;
 	}
-	config_set_shard(cfg, (unsigned)k);
+	config_set_shard(cfg, k);
 	log_info("msg=\"SHARD_ID=auto: DATA_DIR belongs to shard %u; claiming that one\" data_dir=%s",
 		 cfg->shard_id, cfg->data_dir);
 	return 0;

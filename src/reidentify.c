@@ -4,27 +4,10 @@
 
 #include "clock.h"
 #include "fmt.h"
-#include "http_lex.h"
-#include "journal.h"
-#include "json.h"
 #include "seq.h"
 #include "shard_kv.h"
 #include "snowflake.h"
 #include "store.h"
-
-struct found {
-	char identity[JOURNAL_NAME_MAX + 1];
-	unsigned long records;
-};
-
-static int capture(void *ud, const struct jrec *r)
-{
-	struct found *f = ud;
-	f->records++;
-	if (r->kind == JREC_IDENTITY)
-		memcpy(f->identity, r->name, (size_t)r->name_len + 1);
-	return 0;
-}
 
 struct identity {
 	unsigned shard, total;
@@ -32,38 +15,12 @@ struct identity {
 	struct sf_layout layout;
 };
 
-/* "key<decimal>" at *p; advances past it. */
-static int field(const char **p, const char *key, uint64_t *v)
-{
-	size_t n = strlen(key), digits;
-	if (strncmp(*p, key, n) != 0)
-		return -1;
-	digits = strspn(*p + n, "0123456789");
-	if (parse_u64(*p + n, digits, v) != 0)
-		return -1;
-	*p += n + digits;
-	return 0;
-}
-
-/* Parses what shard_kv_identity() writes. */
+/* Parses what shard_kv_identity() writes, with the layout itself. */
 static int parse_identity(const char *s, struct identity *id)
 {
-	uint64_t shard, total;
 	char layout[64], err[200];
-	const char *p = s, *end;
-	if (field(&p, "shard=", &shard) || field(&p, " totalShards=", &total) ||
-	    strncmp(p, " layout=", 8) != 0 || !(end = lex_find(p + 8, strlen(p + 8), " machineId=", 11)) ||
-	    (size_t)(end - p - 8) >= sizeof layout)
-		return -1;
-	memcpy(layout, p + 8, (size_t)(end - p - 8));
-	layout[end - p - 8] = '\0';
-	p = end;
-	if (field(&p, " machineId=", &id->machine) || *p || shard < 1 || total < shard || total > 1024 ||
-	    sf_layout_parse(layout, &id->layout, err, sizeof err) != 0)
-		return -1;
-	id->shard = (unsigned)shard;
-	id->total = (unsigned)total;
-	return 0;
+	return shard_kv_identity_parse(s, &id->shard, &id->total, layout, &id->machine) != 0 ||
+	       sf_layout_parse(layout, &id->layout, err, sizeof err) != 0 ? -1 : 0;
 }
 
 /* The first iteration of `to` whose value lies above every value below
@@ -115,7 +72,8 @@ static void report_fence(int out, const struct sf_layout *n, uint64_t fence)
 int reidentify(const struct config *cfg, int out, char *err, size_t errlen)
 {
 	static struct store s;
-	struct found f = { "", 0 };
+	char found[SHARD_KV_IDENTITY_MAX];
+	unsigned long records;
 	struct identity from, to = { cfg->shard_id, cfg->total_shards, cfg->machine_id, cfg->layout };
 	char mine[SHARD_KV_IDENTITY_MAX];
 	shard_kv_identity(mine, cfg->shard_id, cfg->total_shards, cfg->layout.name, cfg->machine_id);
@@ -125,23 +83,22 @@ int reidentify(const struct config *cfg, int out, char *err, size_t errlen)
 			 "keeps the old identity: run it without CONSUL_URL (README: \"Changing a shard's identity\")");
 		return -1;
 	}
-	struct journal *j = journal_open(cfg->data_dir, capture, &f, err, errlen);
-	if (!j)
+	int rc = store_peek_identity(cfg->data_dir, found, &records, err, errlen);
+	if (rc < 0)
 		return -1;
-	journal_close(j);
-	if (!f.identity[0]) {
+	if (rc == 0) {
 		fmt_snprintf(err, errlen, "DATA_DIR %s records no identity (%s): start it once with the "
 			 "configuration that wrote it, which it then adopts, and reidentify after that",
-			 cfg->data_dir, f.records ? "written by an older version" : "empty");
+			 cfg->data_dir, records ? "written by an older version" : "empty");
 		return -1;
 	}
-	if (strcmp(f.identity, mine) == 0) {
+	if (strcmp(found, mine) == 0) {
 		fmt_dprint(out, "DATA_DIR %s already belongs to %s: nothing to do\n", cfg->data_dir, mine);
 		return 0;
 	}
-	if (parse_identity(f.identity, &from) != 0) {
+	if (parse_identity(found, &from) != 0) {
 		fmt_snprintf(err, errlen, "DATA_DIR %s records an identity this version cannot read: %s",
-			 cfg->data_dir, f.identity);
+			 cfg->data_dir, found);
 		return -1;
 	}
 	if (store_open(&s, cfg->data_dir, from.shard, from.total, &from.layout, from.machine,
@@ -168,7 +125,7 @@ int reidentify(const struct config *cfg, int out, char *err, size_t errlen)
 	}
 	fmt_dprint(out, "DATA_DIR %s moved from %s to %s: %zu entities carried over by value "
 		"(every new int/long value lies above every old one)\n",
-		cfg->data_dir, f.identity, mine, s.count);
+		cfg->data_dir, found, mine, s.count);
 	if (fence)
 		report_fence(out, &to.layout, fence);
 	store_close(&s);

@@ -14,6 +14,38 @@ size_t shard_kv_identity(char out[SHARD_KV_IDENTITY_MAX], unsigned shard, unsign
 	return n < 0 ? 0 : (size_t)n < SHARD_KV_IDENTITY_MAX ? (size_t)n : SHARD_KV_IDENTITY_MAX - 1;
 }
 
+/* "key<decimal>" at *p; advances past it. */
+static int field(const char **p, const char *key, uint64_t *v)
+{
+	size_t n = strlen(key), digits;
+	if (strncmp(*p, key, n) != 0)
+		return -1;
+	digits = strspn(*p + n, "0123456789");
+	if (parse_u64(*p + n, digits, v) != 0)
+		return -1;
+	*p += n + digits;
+	return 0;
+}
+
+int shard_kv_identity_parse(const char *s, unsigned *shard, unsigned *total, char layout[64],
+			    uint64_t *machine)
+{
+	uint64_t k, n;
+	const char *p = s, *end;
+	if (field(&p, "shard=", &k) || field(&p, " totalShards=", &n) ||
+	    strncmp(p, " layout=", 8) != 0 || !(end = lex_find(p + 8, strlen(p + 8), " machineId=", 11)) ||
+	    (size_t)(end - p - 8) >= 64)
+		return -1;
+	memcpy(layout, p + 8, (size_t)(end - p - 8));
+	layout[end - p - 8] = '\0';
+	p = end;
+	if (field(&p, " machineId=", machine) || *p || k < 1 || n < k || n > 1024)
+		return -1;
+	*shard = (unsigned)k;
+	*total = (unsigned)n;
+	return 0;
+}
+
 size_t shard_kv_config(char out[SHARD_KV_CONFIG_MAX], const struct shard_kv_cluster *c)
 {
 	int n = fmt_snprintf(out, SHARD_KV_CONFIG_MAX, "totalShards=%u layout=%s generation=%llu",

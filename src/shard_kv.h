@@ -53,6 +53,12 @@ static inline unsigned shard_kv_bucket(uint32_t hash)
 size_t shard_kv_identity(char out[SHARD_KV_IDENTITY_MAX], unsigned shard, unsigned total,
 			 const char *layout, uint64_t machine);
 
+/* Parses what shard_kv_identity() writes: 0 with its parts (layout[] holds
+ * up to 63 bytes), -1 when s is not such a text or a number is out of range
+ * (shard 1..total, total up to 1024). */
+int shard_kv_identity_parse(const char *s, unsigned *shard, unsigned *total, char layout[64],
+			    uint64_t *machine);
+
 #define SHARD_KV_CONFIG_MAX 160
 #define SHARD_KV_PREFIX_MAX 160
 struct shard_kv_cluster {

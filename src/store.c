@@ -800,23 +800,32 @@ int store_open(struct store *s, const char *dir, uint64_t shard, uint64_t total,
 	return 0;
 }
 
+struct peek {
+	char identity[JOURNAL_NAME_MAX + 1];
+	unsigned long records;
+};
+
 static int peek(void *ud, const struct jrec *r)
 {
-	char *identity = ud;
+	struct peek *p = ud;
+	p->records++;
 	if (r->kind == JREC_IDENTITY)
-		memcpy(identity, r->name, (size_t)r->name_len + 1);
+		memcpy(p->identity, r->name, (size_t)r->name_len + 1);
 	return 0;
 }
 
-int store_peek_identity(const char *dir, char out[SHARD_KV_IDENTITY_MAX], char *err, size_t errlen)
+int store_peek_identity(const char *dir, char out[SHARD_KV_IDENTITY_MAX], unsigned long *records,
+			char *err, size_t errlen)
 {
-	char identity[JOURNAL_NAME_MAX + 1] = "";
-	struct journal *j = journal_open(dir, peek, identity, err, errlen);
+	struct peek p = { "", 0 };
+	struct journal *j = journal_open(dir, peek, &p, err, errlen);
 	if (!j)
 		return -1;
 	journal_close(j);
-	fmt_snprintf(out, SHARD_KV_IDENTITY_MAX, "%s", identity);
-	return identity[0] != '\0';
+	fmt_snprintf(out, SHARD_KV_IDENTITY_MAX, "%s", p.identity);
+	if (records)
+		*records = p.records;
+	return p.identity[0] != '\0';
 }
 
 int store_assign(struct store *s, uint64_t shard, const struct sf_layout *layout, uint64_t machine)

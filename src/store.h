@@ -99,8 +99,10 @@ void store_close(struct store *s);
  * journaling the identity (-1 when that write failed). */
 int store_assign(struct store *s, uint64_t shard, const struct sf_layout *layout, uint64_t machine);
 /* The identity the journal in dir was written as ("shard=K ..."): 1 found
- * (out set), 0 none (a new or older journal), -1 with err. */
-int store_peek_identity(const char *dir, char out[SHARD_KV_IDENTITY_MAX], char *err, size_t errlen);
+ * (out set), 0 none (a new or older journal), -1 with err. *records (if
+ * not NULL): how many records the journal holds. */
+int store_peek_identity(const char *dir, char out[SHARD_KV_IDENTITY_MAX], unsigned long *records,
+			char *err, size_t errlen);
 
 /* A live entity (never a tombstone). */
 struct entity *store_find(struct store *s, const char *name, size_t len);

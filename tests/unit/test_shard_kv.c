@@ -44,6 +44,23 @@ static void test_identity(void)
 	CHECK(out[SHARD_KV_IDENTITY_MAX - 1] == '\0');
 	CHECK_EQ_U64(strlen(out), n);
 	CHECK(memcmp(out, "shard=1 totalShards=1 layout=xxx", 32) == 0);
+
+	/* Parsed back. */
+	unsigned k, total;
+	uint64_t machine;
+	char lay[64];
+	shard_kv_identity(out, 1024, 1024, "custom:1/12/10/0", UINT64_MAX);
+	CHECK(shard_kv_identity_parse(out, &k, &total, lay, &machine) == 0 && k == 1024 && total == 1024 &&
+	      machine == UINT64_MAX && strcmp(lay, "custom:1/12/10/0") == 0);
+	static const char *const bad[] = {
+		"", "shard=3", "shard=0 totalShards=2 layout=twitter machineId=0",
+		"shard=3 totalShards=2 layout=twitter machineId=0", "shard=1 totalShards=1025 layout=twitter machineId=0",
+		"shard=1 totalShards=2 layout=twitter machineId=", "shard=1 totalShards=2 layout=twitter machineId=1 x",
+		"shard=1 totalShards=2 layout=twitter", "shard=x totalShards=2 layout=twitter machineId=1",
+		"shard=1  totalShards=2 layout=twitter machineId=1",
+	};
+	for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++)
+		CHECK(shard_kv_identity_parse(bad[i], &k, &total, lay, &machine) == -1);
 }
 
 static void test_hash_and_bucket(void)
